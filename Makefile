@@ -1,0 +1,38 @@
+# ksmc-bot developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint bench sim clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
+	@touch $(STAMP)
+
+run: $(STAMP) ## try the bot on the built-in simulated KubeSphere world
+	$(BIN)/ksmc-bot sim --world demo --kubeconfig-out .tmp/kubeconfig
+
+sim: $(STAMP) ## start the simulated clusters only (demo world)
+	$(BIN)/ksmc-bot sim --world demo --kubeconfig-out .tmp/kubeconfig
+
+lint: $(STAMP) ## ruff and mypy (strict)
+	$(BIN)/ruff check bot handlers k8s tests benchmarks
+	$(BIN)/ruff format --check bot handlers k8s tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) ## lint, then the whole test suite on SQLite and a throwaway PostgreSQL
+	$(MAKE) lint
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP) ## speed and memory goals, reported as ratios against same-run baselines
+	scripts/with-postgres.sh $(BIN)/python -m benchmarks
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .tmp

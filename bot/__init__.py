@@ -1,0 +1,1 @@
+"""The application shell: settings, wiring, database, audit log, scheduler and executor loop."""

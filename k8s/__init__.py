@@ -1,0 +1,1 @@
+"""The cluster side: KubeSphere access, preflight checks, migration steps and the simulator."""

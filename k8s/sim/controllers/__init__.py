@@ -1,0 +1,26 @@
+"""KubeSphere 3.x controller behaviours reproduced by the simulator, one module per controller."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from k8s.sim.world import Controller
+
+
+def all_controllers() -> list[Controller]:
+    from k8s.sim.controllers.accounts import AccountSync
+    from k8s.sim.controllers.cluster import ClusterController
+    from k8s.sim.controllers.installer import InstallerController
+    from k8s.sim.controllers.namespaces import NamespaceController, WorkspaceController
+    from k8s.sim.controllers.workspaces import KubeFedWorkspaceSync, WorkspaceTemplateController
+
+    return [
+        InstallerController(),
+        ClusterController(),
+        WorkspaceTemplateController(),
+        KubeFedWorkspaceSync(),
+        WorkspaceController(),
+        NamespaceController(),
+        AccountSync(),
+    ]
