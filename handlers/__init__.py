@@ -1,1 +1,1 @@
-"""Slack-facing code: parse chat text into typed commands and render Block Kit from domain values."""
+"""Slack-facing code: parse chat text into typed commands and render Block Kit."""

@@ -703,8 +703,10 @@ class _StrategicMerger:
             key = directive[len(_SET_ELEMENT_ORDER) :]
             live = original.get(key)
             wanted = patch.get(key)
-            for value in (order, live, wanted):
-                if (value is not None and not isinstance(value, list)) or value is order is None:
+            if not isinstance(order, list):
+                raise _internal(f"expected a slice, but received a {_go_kind(order)}")
+            for value in (live, wanted):
+                if value is not None and not isinstance(value, list):
                     raise _internal(f"expected a slice, but received a {_go_kind(value)}")
             if live is None and wanted is None:
                 continue

@@ -420,6 +420,12 @@ def label_selector_from_match(match: Mapping[str, Any] | None) -> LabelSelector:
     expressions: Iterable[Mapping[str, Any]] = match.get("matchExpressions") or []
     requirements: list[Requirement] = []
     for key, value in match_labels.items():
+        if not isinstance(value, str):
+            # A typed server could not even decode such a selector.
+            raise SelectorError(
+                f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                "LabelSelector.matchLabels of type string"
+            )
         requirements.append(_new_requirement(key, EQUALS, [value]))
     operators = {"In": IN, "NotIn": NOT_IN, "Exists": EXISTS, "DoesNotExist": DOES_NOT_EXIST}
     for expr in expressions:

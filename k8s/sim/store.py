@@ -193,8 +193,13 @@ class ClusterStore:
         try:
             new = apply_patch(cur, body, content_type, custom_resource=rt.custom)
         except PatchError as e:
-            reason = {400: "BadRequest", 415: "UnsupportedMediaType"}.get(e.code, "Invalid")
-            raise errors.ApiError(e.code, reason, str(e)) from e
+            status = e.status()
+            raise errors.ApiError(
+                e.code,
+                str(status.get("reason", "")),
+                str(status.get("message", e)),
+                status.get("details"),
+            ) from e
         md = new.setdefault("metadata", {})
         if str(md.get("resourceVersion", "")) != meta(cur)["resourceVersion"]:
             raise errors.conflict(rt, name)
