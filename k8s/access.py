@@ -1,0 +1,512 @@
+"""One Kubernetes client per cluster, and the few calls the bot makes, with errors translated.
+
+`ClusterRegistry` turns a kubeconfig (every context is a cluster, named by the context) and
+optionally the pod's in-cluster account into one `ApiClient` each — never the process-wide
+default configuration. `ClusterApi` wraps one client: every call has a timeout, goes through
+`k8s.retry` (urllib3's retries are off) and raises only `k8s.errors`. Objects come back as the
+server's JSON (dicts), the same shape for built-in and KubeSphere types; `k8s.gather` turns them
+into typed facts.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import urllib3.exceptions
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from k8s.errors import ClusterError, Transient, UnknownCluster, scrub, translate
+from k8s.retry import Mode, Retrier
+
+Obj = dict[str, Any]
+Timeout = tuple[float, float]
+MERGE_PATCH = "application/merge-patch+json"
+DEFAULT_TIMEOUT: Timeout = (3.0, 20.0)
+DEFAULT_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class CustomResource:
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = False
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}"
+
+
+CLUSTERS = CustomResource("cluster.kubesphere.io", "v1alpha1", "clusters")
+WORKSPACES = CustomResource("tenant.kubesphere.io", "v1alpha1", "workspaces")
+WORKSPACE_TEMPLATES = CustomResource("tenant.kubesphere.io", "v1alpha2", "workspacetemplates")
+FEDERATED_WORKSPACES = CustomResource("types.kubefed.io", "v1beta1", "federatedworkspaces")
+CLUSTER_CONFIGURATIONS = CustomResource(
+    "installer.kubesphere.io", "v1alpha1", "clusterconfigurations", namespaced=True
+)
+USERS = CustomResource("iam.kubesphere.io", "v1alpha2", "users")
+WORKSPACE_ROLE_BINDINGS = CustomResource("iam.kubesphere.io", "v1alpha2", "workspacerolebindings")
+KUBEFED_CLUSTERS = CustomResource("core.kubefed.io", "v1beta1", "kubefedclusters", namespaced=True)
+INSTALL_PLANS = CustomResource("kubesphere.io", "v1alpha1", "installplans")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    timeout: Timeout = DEFAULT_TIMEOUT  # (connect, read) seconds for one request
+    page_size: int = DEFAULT_PAGE_SIZE
+    retrier: Retrier = field(default_factory=Retrier)
+
+
+_NETWORK_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+# The client's config helpers carry no annotations; these give them a type at one place.
+_list_contexts: Callable[..., tuple[list[dict[str, Any]], Any]] = (
+    k8s_config.list_kube_config_contexts
+)
+_new_client: Callable[..., k8s_client.ApiClient] = k8s_config.new_client_from_config
+_load_incluster: Callable[..., None] = k8s_config.load_incluster_config
+_close: Callable[[k8s_client.ApiClient], None] = k8s_client.ApiClient.close
+
+
+class ClusterApi:
+    """The bot's typed calls against one cluster. Thread-safe: urllib3 pools connections."""
+
+    def __init__(
+        self,
+        name: str,
+        api_client: k8s_client.ApiClient,
+        settings: ClientSettings | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings or ClientSettings()
+        self.deadline = deadline  # absolute time on settings.retrier.clock, or None
+        self._client = api_client
+        self._core = k8s_client.CoreV1Api(api_client)
+        self._custom = k8s_client.CustomObjectsApi(api_client)
+        self._coordination = k8s_client.CoordinationV1Api(api_client)
+        self._secrets = _credentials(api_client.configuration)
+
+    def __repr__(self) -> str:
+        return f"ClusterApi({self.name!r})"
+
+    def with_deadline(self, deadline: float) -> ClusterApi:
+        """The same cluster; every call (retries and timeouts included) ends by `deadline`."""
+        if self.deadline is not None:
+            deadline = min(deadline, self.deadline)
+        return ClusterApi(self.name, self._client, self.settings, deadline)
+
+    # ---- namespaces ------------------------------------------------------------------------
+
+    def get_namespace(self, name: str) -> Obj:
+        return self._json(Mode.READ, lambda t: self._core.read_namespace(name, **_raw(t)))
+
+    def list_namespaces(self, label_selector: str | None = None) -> list[Obj]:
+        return self._list(
+            lambda token, limit, t: self._core.list_namespace(
+                label_selector=label_selector, limit=limit, _continue=token, **_raw(t)
+            )
+        )
+
+    def patch_namespace(self, name: str, patch: Obj, *, idempotent: bool = True) -> Obj:
+        """JSON merge patch (null removes a key, a list replaces the whole list)."""
+        return self._json(
+            _write_mode(idempotent),
+            lambda t: self._core.patch_namespace(name, patch, _content_type=MERGE_PATCH, **_raw(t)),
+        )
+
+    def delete_namespace(
+        self,
+        name: str,
+        *,
+        uid: str | None = None,
+        propagation: str | None = None,
+        idempotent: bool = True,
+    ) -> Obj:
+        """Pass `uid` so a repeated delete cannot hit a namespace re-created under that name."""
+        body = _delete_options(uid, propagation)
+        return self._json(
+            _write_mode(idempotent),
+            lambda t: self._core.delete_namespace(name, body=body, **_raw(t)),
+        )
+
+    # ---- other built-in objects ------------------------------------------------------------
+
+    def get_configmap(self, namespace: str, name: str) -> Obj:
+        return self._json(
+            Mode.READ, lambda t: self._core.read_namespaced_config_map(name, namespace, **_raw(t))
+        )
+
+    def list_configmaps(self, namespace: str, label_selector: str | None = None) -> list[Obj]:
+        return self._list(
+            lambda token, limit, t: self._core.list_namespaced_config_map(
+                namespace, label_selector=label_selector, limit=limit, _continue=token, **_raw(t)
+            )
+        )
+
+    def get_secret(self, namespace: str, name: str) -> Obj:
+        return self._json(
+            Mode.READ, lambda t: self._core.read_namespaced_secret(name, namespace, **_raw(t))
+        )
+
+    def list_service_accounts(self, namespace: str) -> list[Obj]:
+        return self._list(
+            lambda token, limit, t: self._core.list_namespaced_service_account(
+                namespace, limit=limit, _continue=token, **_raw(t)
+            )
+        )
+
+    def count_nodes(self) -> int:
+        """How many nodes, without downloading them all when the server reports the rest."""
+        first = self._json(Mode.READ, lambda t: self._core.list_node(limit=1, **_raw(t)))
+        meta = first.get("metadata") or {}
+        counted = len(first.get("items") or [])
+        remaining = meta.get("remainingItemCount")
+        if not meta.get("continue"):
+            return counted
+        if isinstance(remaining, int):
+            return counted + remaining
+        return len(
+            self._list(
+                lambda token, limit, t: self._core.list_node(
+                    limit=limit, _continue=token, **_raw(t)
+                )
+            )
+        )
+
+    # ---- leases (leader election) ----------------------------------------------------------
+
+    def get_lease(self, namespace: str, name: str) -> Obj:
+        return self._json(
+            Mode.READ,
+            lambda t: self._coordination.read_namespaced_lease(name, namespace, **_raw(t)),
+        )
+
+    def create_lease(self, namespace: str, body: Obj, *, idempotent: bool = False) -> Obj:
+        lease = _as_lease(body)
+        return self._json(
+            _write_mode(idempotent),
+            lambda t: self._coordination.create_namespaced_lease(namespace, lease, **_raw(t)),
+        )
+
+    def replace_lease(self, namespace: str, name: str, body: Obj) -> Obj:
+        """PUT guarded by the body's `metadata.resourceVersion`, so repeating it is safe."""
+        mode = Mode.IDEMPOTENT if (body.get("metadata") or {}).get("resourceVersion") else Mode.ONCE
+        lease = _as_lease(body)
+        return self._json(
+            mode,
+            lambda t: self._coordination.replace_namespaced_lease(
+                name, namespace, lease, **_raw(t)
+            ),
+        )
+
+    # ---- custom objects --------------------------------------------------------------------
+
+    def get_custom(self, res: CustomResource, name: str, namespace: str | None = None) -> Obj:
+        call, head = self._custom_method("get", res, namespace)
+        return self._json(Mode.READ, lambda t: call(*head, name, **_raw(t)))
+
+    def list_custom(
+        self, res: CustomResource, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[Obj]:
+        """All objects (of `namespace`, or of every namespace for a namespaced type)."""
+        call, head = self._custom_method("list", res, namespace)
+        return self._list(
+            lambda token, limit, t: call(
+                *head, label_selector=label_selector, limit=limit, _continue=token, **_raw(t)
+            )
+        )
+
+    def create_custom(
+        self,
+        res: CustomResource,
+        body: Obj,
+        namespace: str | None = None,
+        *,
+        idempotent: bool = False,
+    ) -> Obj:
+        """With `idempotent=True` a 5xx is retried; an AlreadyExists after that has
+        `after_retry` set, meaning the first attempt probably succeeded."""
+        call, head = self._custom_method("create", res, namespace)
+        return self._json(_write_mode(idempotent), lambda t: call(*head, body, **_raw(t)))
+
+    def patch_custom(
+        self,
+        res: CustomResource,
+        name: str,
+        patch: Obj,
+        namespace: str | None = None,
+        *,
+        idempotent: bool = True,
+    ) -> Obj:
+        """JSON merge patch; idempotent by default (it sets absolute values)."""
+        call, head = self._custom_method("patch", res, namespace)
+        return self._json(
+            _write_mode(idempotent),
+            lambda t: call(*head, name, patch, _content_type=MERGE_PATCH, **_raw(t)),
+        )
+
+    def delete_custom(
+        self,
+        res: CustomResource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        uid: str | None = None,
+        propagation: str | None = None,
+        idempotent: bool = True,
+    ) -> Obj:
+        """Pass `uid` so a repeated delete cannot hit an object re-created under that name."""
+        call, head = self._custom_method("delete", res, namespace)
+        body = _delete_options(uid, propagation)
+        return self._json(
+            _write_mode(idempotent), lambda t: call(*head, name, body=body, **_raw(t))
+        )
+
+    def _custom_method(
+        self, verb: str, res: CustomResource, namespace: str | None
+    ) -> tuple[Callable[..., Any], tuple[str, ...]]:
+        """CustomObjectsApi's `<verb>_namespaced_custom_object` or `<verb>_cluster_...` and
+        its leading arguments; a namespaced list without a namespace spans all namespaces."""
+        if res.namespaced and not (verb == "list" and namespace is None):
+            if not namespace:
+                raise ValueError(f"{res.plural}.{res.group} is namespaced: pass a namespace")
+            call = getattr(self._custom, f"{verb}_namespaced_custom_object")
+            return call, (res.group, res.version, namespace, res.plural)
+        call = getattr(self._custom, f"{verb}_cluster_custom_object")
+        return call, (res.group, res.version, res.plural)
+
+    # ---- discovery and KubeSphere's own API ------------------------------------------------
+
+    def version(self) -> Obj:
+        """The kube-apiserver's `/version` (gitVersion, major, minor, ...)."""
+        api = k8s_client.VersionApi(self._client)
+        return self._json(Mode.READ, lambda t: api.get_code(**_raw(t)))
+
+    def api_groups(self) -> dict[str, tuple[str, ...]]:
+        """Served API groups (core excluded) → their versions, preferred first."""
+        api = k8s_client.ApisApi(self._client)
+        listed = self._json(Mode.READ, lambda t: api.get_api_versions(**_raw(t)))
+        out: dict[str, tuple[str, ...]] = {}
+        for group in listed.get("groups") or []:
+            preferred = (group.get("preferredVersion") or {}).get("version")
+            versions = [str(v.get("version")) for v in group.get("versions") or []]
+            if preferred in versions:
+                versions.remove(preferred)
+                versions.insert(0, preferred)
+            out[str(group.get("name"))] = tuple(versions)
+        return out
+
+    def proxy_get(self, namespace: str, service: str, path: str) -> bytes:
+        """GET through the kube-apiserver service proxy, e.g. ("kubesphere-system",
+        "ks-apiserver:80", "kapis/version"). Returns the service's raw answer."""
+        return self._request(
+            Mode.READ,
+            lambda t: self._core.connect_get_namespaced_service_proxy_with_path(
+                service, namespace, path.lstrip("/"), **_raw(t)
+            ),
+        )
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def _json(self, mode: Mode, send: Callable[[Timeout], Any]) -> Obj:
+        data = self._request(mode, send)
+        try:
+            value = json.loads(data) if data else {}
+        except ValueError as e:
+            raise Transient(self.name, f"{self.name} answered with something not JSON") from e
+        if not isinstance(value, dict):
+            raise ClusterError(self.name, f"{self.name} answered with a JSON {type(value)}")
+        return value
+
+    def _request(self, mode: Mode, send: Callable[[Timeout], Any]) -> bytes:
+        def once() -> bytes:
+            timeout = self._timeout()
+            try:
+                response = send(timeout)
+                try:
+                    return bytes(response.data)
+                finally:
+                    response.release_conn()
+            except _NETWORK_ERRORS as e:
+                raise translate(self.name, e, secrets=self._secrets) from e
+
+        return self.settings.retrier.run(once, mode, self.deadline)
+
+    def _list(self, send_page: Callable[[str | None, int, Timeout], Any]) -> list[Obj]:
+        """Every item, page by page; restarts once if the continue token expires (410)."""
+        items: list[Obj] = []
+        token: str | None = None
+        restarted = False
+        limit = self.settings.page_size
+        while True:
+            try:
+                page = self._json(Mode.READ, functools.partial(send_page, token, limit))
+            except ClusterError as err:
+                if err.status == 410 and token is not None and not restarted:
+                    items, token, restarted = [], None, True
+                    continue
+                raise
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue") or None
+            if token is None:
+                return items
+
+    def _timeout(self) -> Timeout:
+        connect, read = self.settings.timeout
+        if self.deadline is None:
+            return connect, read
+        left = self.deadline - self.settings.retrier.clock()
+        if left <= 0.01:
+            raise Transient(self.name, f"{self.name} did not answer in time (time budget spent)")
+        return min(connect, left), min(read, left)
+
+
+def _raw(timeout: Timeout) -> dict[str, Any]:
+    """Keyword arguments for a client call: our timeout, and the undecoded response."""
+    return {"_request_timeout": timeout, "_preload_content": False}
+
+
+def _write_mode(idempotent: bool) -> Mode:
+    return Mode.IDEMPOTENT if idempotent else Mode.ONCE
+
+
+def _delete_options(uid: str | None, propagation: str | None) -> k8s_client.V1DeleteOptions:
+    return k8s_client.V1DeleteOptions(
+        preconditions=k8s_client.V1Preconditions(uid=uid) if uid else None,
+        propagation_policy=propagation,
+    )
+
+
+def _credentials(configuration: k8s_client.Configuration) -> tuple[str, ...]:
+    """The secrets a client sends, so that error messages can be scrubbed of them."""
+    found: list[str] = []
+    for value in (configuration.api_key or {}).values():
+        if isinstance(value, str) and value:
+            found.append(value.split(" ", 1)[-1])
+    password = configuration.password
+    if isinstance(password, str) and password:
+        found.append(password)
+    return tuple(found)
+
+
+def _as_lease(body: Obj) -> k8s_client.V1Lease:
+    # The generated client validates and accepts the JSON form of a model argument.
+    return cast(k8s_client.V1Lease, body)
+
+
+# ---- the registry ------------------------------------------------------------------------------
+
+
+class ClusterRegistry:
+    """The clusters the bot can reach, by name, each with its own client and settings."""
+
+    def __init__(
+        self,
+        clients: Mapping[str, k8s_client.ApiClient],
+        settings: ClientSettings | None = None,
+    ) -> None:
+        self._clients = dict(clients)
+        self.settings = settings or ClientSettings()
+        self._apis: dict[str, ClusterApi] = {}
+
+    @classmethod
+    def from_kubeconfig(
+        cls,
+        kubeconfig: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None,
+        *,
+        in_cluster: str | None = None,
+        settings: ClientSettings | None = None,
+    ) -> ClusterRegistry:
+        """Every context of `kubeconfig` (a path, a KUBECONFIG-style `a:b` list, or a list of
+        paths) becomes a cluster named by the context; `in_cluster` names the pod's own
+        cluster, read from its service account, if given."""
+        clients: dict[str, k8s_client.ApiClient] = {}
+        if kubeconfig is not None:
+            path = _join_paths(kubeconfig)
+            try:
+                contexts, _current = _list_contexts(config_file=path)
+            except (ConfigException, OSError) as e:
+                why = scrub(str(e))
+                raise ClusterError("kubeconfig", f"cannot read the kubeconfig ({why})") from e
+            for context in contexts or []:
+                name = str(context["name"])
+                clients[name] = _client_for_context(path, name)
+        if in_cluster is not None:
+            if in_cluster in clients:
+                raise ValueError(f"in-cluster name {in_cluster!r} is also a kubeconfig context")
+            clients[in_cluster] = _in_cluster_client(in_cluster)
+        return cls(clients, settings)
+
+    def names(self) -> list[str]:
+        return sorted(self._clients)
+
+    def client(self, name: str) -> k8s_client.ApiClient:
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise UnknownCluster(name, self._clients) from None
+
+    def api(self, name: str) -> ClusterApi:
+        api = self._apis.get(name)
+        if api is None:
+            api = self._apis[name] = ClusterApi(name, self.client(name), self.settings)
+        return api
+
+    def with_settings(self, settings: ClientSettings) -> ClusterRegistry:
+        """The same clients with other settings (e.g. a shorter timeout, a test clock)."""
+        return ClusterRegistry(self._clients, settings)
+
+    def close(self) -> None:
+        for api_client in self._clients.values():
+            _close(api_client)
+
+    def __enter__(self) -> ClusterRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _join_paths(kubeconfig: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> str:
+    if isinstance(kubeconfig, str | os.PathLike):
+        return os.fspath(kubeconfig)
+    return os.pathsep.join(os.fspath(p) for p in kubeconfig)
+
+
+def _new_configuration() -> k8s_client.Configuration:
+    configuration = k8s_client.Configuration()
+    configuration.retries = False  # k8s.retry decides what to repeat
+    configuration.client_go_retries = False
+    return configuration
+
+
+def _client_for_context(path: str, context: str) -> k8s_client.ApiClient:
+    configuration = _new_configuration()
+    try:
+        api_client: k8s_client.ApiClient = _new_client(
+            config_file=path,
+            context=context,
+            persist_config=False,
+            client_configuration=configuration,
+        )
+        return api_client
+    except (ConfigException, OSError, ValueError) as e:
+        raise ClusterError(context, f"{context}: its kubeconfig context cannot be used") from e
+
+
+def _in_cluster_client(name: str) -> k8s_client.ApiClient:
+    configuration = _new_configuration()
+    try:
+        _load_incluster(client_configuration=configuration)
+    except (ConfigException, OSError) as e:
+        raise ClusterError(name, f"{name}: no in-cluster service account ({scrub(str(e))})") from e
+    return k8s_client.ApiClient(configuration)

@@ -1,0 +1,451 @@
+"""Read clusters into `ClusterFacts`: the only I/O that preflight and planning depend on.
+
+Each cluster is read with independent requests in parallel, and several clusters at once, each
+within its own time budget, so a dead or slow cluster yields `reachable=False` instead of
+holding up the others. Missing KubeSphere types (CRD absent, a 4.x cluster) read as "none".
+The jwtSecret is reduced to a fingerprint inside the one function that sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+import yaml
+
+from k8s.access import (
+    CLUSTER_CONFIGURATIONS,
+    CLUSTERS,
+    FEDERATED_WORKSPACES,
+    INSTALL_PLANS,
+    USERS,
+    WORKSPACE_ROLE_BINDINGS,
+    WORKSPACE_TEMPLATES,
+    WORKSPACES,
+    ClusterApi,
+    ClusterRegistry,
+    CustomResource,
+    Obj,
+)
+from k8s.errors import ClusterError, Forbidden, NotFound, Unreachable
+from k8s.facts import (
+    ClusterFacts,
+    ClusterObjectInfo,
+    FederatedWorkspaceInfo,
+    NamespaceInfo,
+    OwnerRef,
+    RoleBindingInfo,
+    WorkspaceInfo,
+    WorkspaceTemplateInfo,
+)
+
+T = TypeVar("T")
+
+KS_NAMESPACE = "kubesphere-system"
+KS_CONFIG = "kubesphere-config"
+KS_INSTALLER = "ks-installer"
+KS_APISERVER = "ks-apiserver:80"
+FEDERATION_NAMESPACE = "kube-federation-system"
+V4_GROUP = "kubesphere.io"
+# ClusterConfiguration spec keys whose `.enabled` is a pluggable component
+COMPONENT_KEYS = (
+    "alerting",
+    "auditing",
+    "devops",
+    "edgeruntime",
+    "events",
+    "gateway",
+    "logging",
+    "metering",
+    "notification",
+    "servicemesh",
+)
+LABEL_WORKSPACE = "kubesphere.io/workspace"
+LABEL_KUBEFED_MANAGED = "kubefed.io/managed"
+LABEL_HOST = "cluster-role.kubesphere.io/host"
+LABEL_USER_REF = "iam.kubesphere.io/user-ref"
+
+
+@dataclass(frozen=True)
+class _KsConfig:
+    """What ksmc-bot keeps of `kubesphere.yaml` (never the jwtSecret itself)."""
+
+    role: str | None = None
+    enabled: bool = False
+    cluster_name: str | None = None
+    jwt_fingerprint: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Installer:
+    """What ksmc-bot keeps of the ks-installer ClusterConfiguration."""
+
+    version: str | None
+    components: tuple[tuple[str, bool], ...]
+
+
+def gather_all(
+    registry: ClusterRegistry, names: Iterable[str], timeout_per_cluster: float = 20.0
+) -> dict[str, ClusterFacts]:
+    """Facts for every name, read concurrently; each cluster gets `timeout_per_cluster` seconds.
+
+    A cluster that is unknown, unreachable or too slow gets `reachable=False` and an error;
+    the call returns after at most about `timeout_per_cluster` whatever the clusters do.
+    """
+    wanted = list(dict.fromkeys(names))
+    facts: dict[str, ClusterFacts] = {}
+    futures: dict[str, Future[ClusterFacts]] = {}
+    pool = ThreadPoolExecutor(max_workers=max(len(wanted), 1), thread_name_prefix="gather")
+    try:
+        for name in wanted:
+            try:
+                api = registry.api(name)
+            except ClusterError as e:
+                facts[name] = ClusterFacts(name, reachable=False, error=e.message)
+                continue
+            deadline = api.settings.retrier.clock() + timeout_per_cluster
+            futures[name] = pool.submit(gather, api.with_deadline(deadline))
+        wait(futures.values(), timeout=timeout_per_cluster)
+        for name, future in futures.items():
+            if not future.done():
+                error = f"{name} did not answer within {timeout_per_cluster:g}s"
+                facts[name] = ClusterFacts(name, reachable=False, error=error)
+            elif future.exception() is not None:
+                # gather() handles ClusterErrors itself: this is a bug, reported by type only
+                kind = type(future.exception()).__name__
+                error = f"{name}: its facts could not be read ({kind})"
+                facts[name] = ClusterFacts(name, reachable=False, error=error)
+            else:
+                facts[name] = future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return {name: facts[name] for name in wanted}
+
+
+def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:
+    """Everything the bot needs to know about one cluster. Never raises `ClusterError`:
+    `reachable=False` when the cluster cannot be read at all, and `error` set when some
+    part could not be read (the facts are then incomplete and must not be acted on)."""
+    reads: dict[str, Callable[[], Any]] = {
+        "version": api.version,
+        "kube-system": lambda: api.get_namespace("kube-system"),
+        "nodes": lambda: _unless(Forbidden, api.count_nodes),
+        "config": lambda: _kubesphere_config(api),
+        "installer": lambda: _installer(api),
+        "groups": api.api_groups,
+        "namespaces": api.list_namespaces,
+        "workspaces": lambda: _list_kind(api, WORKSPACES),
+        "workspace templates": lambda: _list_kind(api, WORKSPACE_TEMPLATES),
+        "federated workspaces": lambda: _list_kind(api, FEDERATED_WORKSPACES),
+        "clusters": lambda: _list_kind(api, CLUSTERS),
+        "users": lambda: _list_kind(api, USERS),
+        "workspace role bindings": lambda: _list_kind(api, WORKSPACE_ROLE_BINDINGS),
+        "federation accounts": lambda: _unless(
+            NotFound, lambda: api.list_service_accounts(FEDERATION_NAMESPACE)
+        ),
+    }
+    got, failed = _run_all(reads, workers)
+    essential = [failed[k] for k in ("version", "kube-system") if k in failed]
+    unreachable = [e for e in failed.values() if isinstance(e, Unreachable)]
+    if essential or unreachable:
+        return ClusterFacts(api.name, reachable=False, error=(unreachable or essential)[0].message)
+
+    config: _KsConfig | None = got.get("config")
+    installer: _Installer | None = got.get("installer")
+    ks_version, ks_major = (installer.version, 3) if installer else (None, None)
+    components = installer.components if installer else ()
+    if V4_GROUP in (got.get("groups") or {}):
+        ks_major = 4
+        ks_version = _ks_apiserver_version(api) or "v4"
+        components = _extensions(api, failed)
+    elif ks_version is None and config is not None:
+        ks_version = _ks_apiserver_version(api)
+        ks_major = _major(ks_version)
+    problems = [f"{what}: {e.message}" for what, e in failed.items()]
+    if config is not None and config.error:
+        problems.append(config.error)
+
+    namespaces = tuple(_namespace(o) for o in got.get("namespaces") or [])
+    facts = ClusterFacts(
+        name=api.name,
+        reachable=True,
+        error="; ".join(problems) or None,
+        kubernetes_version=_str(got["version"].get("gitVersion")),
+        kube_system_uid=_str(_dig(got["kube-system"], "metadata", "uid")),
+        node_count=got.get("nodes"),
+        ks_version=ks_version,
+        ks_major=ks_major,
+        cluster_role=config.role if config else None,
+        multicluster_enabled=config.enabled if config else False,
+        cluster_name=config.cluster_name if config else None,
+        jwt_fingerprint=config.jwt_fingerprint if config else None,
+        components=components,
+        namespaces=namespaces,
+        workspaces=tuple(_workspace(o) for o in got.get("workspaces") or []),
+        workspace_templates=tuple(_template(o) for o in got.get("workspace templates") or []),
+        federated_workspaces=tuple(
+            _federated_workspace(o) for o in got.get("federated workspaces") or []
+        ),
+        cluster_objects=tuple(_cluster_object(o) for o in got.get("clusters") or []),
+        users=tuple(sorted(_name(o) for o in got.get("users") or [])),
+        role_bindings=tuple(
+            rb for o in got.get("workspace role bindings") or [] if (rb := _role_binding(o))
+        ),
+    )
+    if not facts.is_host:
+        leftovers = _federation_leftovers(namespaces, got.get("federation accounts") or [])
+        facts = replace(facts, federation_leftovers=leftovers)
+    return facts
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def _run_all(
+    reads: Mapping[str, Callable[[], Any]], workers: int
+) -> tuple[dict[str, Any], dict[str, ClusterError]]:
+    """Run independent reads in parallel; results and ClusterErrors by read name."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
+        futures = {key: pool.submit(fn) for key, fn in reads.items()}
+    got: dict[str, Any] = {}
+    failed: dict[str, ClusterError] = {}
+    for key, future in futures.items():
+        error = future.exception()
+        if error is None:
+            got[key] = future.result()
+        elif isinstance(error, ClusterError):
+            failed[key] = error
+        else:
+            raise error
+    return got, failed
+
+
+def _unless(kind: type[ClusterError], read: Callable[[], T]) -> T | None:
+    """`read()`, or None when it fails with `kind` (e.g. Forbidden: we may not list nodes)."""
+    try:
+        return read()
+    except kind:
+        return None
+
+
+def _list_kind(api: ClusterApi, res: CustomResource) -> list[Obj]:
+    """All objects of a KubeSphere type; none when the type is not served (CRD absent)."""
+    try:
+        return api.list_custom(res)
+    except NotFound:
+        return []
+
+
+def _kubesphere_config(api: ClusterApi) -> _KsConfig | None:
+    """Role, host switch, name and jwtSecret fingerprint from `kubesphere.yaml`.
+
+    Nothing raised after the ConfigMap is read (a traceback would keep the secret alive in its
+    frames): failures become `_KsConfig.error`, worded without the document's text.
+    """
+    try:
+        configmap = api.get_configmap(KS_NAMESPACE, KS_CONFIG)
+    except NotFound:
+        return None
+    where = f"{KS_NAMESPACE}/{KS_CONFIG}"
+    try:
+        doc = yaml.safe_load(_str(_dig(configmap, "data", "kubesphere.yaml")) or "")
+    except yaml.YAMLError:
+        return _KsConfig(error=f"{where}: kubesphere.yaml is not valid YAML")
+    if not isinstance(doc, dict):
+        return _KsConfig(error=f"{where}: kubesphere.yaml is not a mapping")
+    secret = _dig(doc, "authentication", "jwtSecret") or _dig(
+        doc, "authentication", "issuer", "jwtSecret"
+    )
+    return _KsConfig(
+        role=_str(_dig(doc, "multicluster", "clusterRole")),
+        enabled=_dig(doc, "multicluster", "enable") is True,
+        cluster_name=_str(_dig(doc, "multicluster", "clusterName")),
+        jwt_fingerprint=fingerprint(secret) if isinstance(secret, str) and secret else None,
+    )
+
+
+def fingerprint(secret: str) -> str:
+    """Twelve hex digits of SHA-256: enough to compare secrets, useless to recover one."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def _installer(api: ClusterApi) -> _Installer | None:
+    """KubeSphere 3.x version and components from the ks-installer ClusterConfiguration (its
+    spec also carries the jwtSecret, which is not kept)."""
+    try:
+        cc = api.get_custom(CLUSTER_CONFIGURATIONS, KS_INSTALLER, KS_NAMESPACE)
+    except NotFound:
+        return None
+    version = _str(_dig(cc, "metadata", "labels", "version")) or _str(
+        _dig(cc, "status", "core", "version")
+    )
+    spec = cc.get("spec")
+    components = {key: _dig(spec, key, "enabled") is True for key in COMPONENT_KEYS}
+    components["appstore"] = _dig(spec, "openpitrix", "store", "enabled") is True
+    components["networkpolicy"] = _dig(spec, "network", "networkpolicy", "enabled") is True
+    return _Installer(version, tuple(sorted(components.items())))
+
+
+def _ks_apiserver_version(api: ClusterApi) -> str | None:
+    """gitVersion from ks-apiserver's `/kapis/version`, through the kube-apiserver proxy."""
+    try:
+        answer = yaml.safe_load(api.proxy_get(KS_NAMESPACE, KS_APISERVER, "kapis/version"))
+    except (ClusterError, yaml.YAMLError):
+        return None
+    return _str(_dig(answer, "gitVersion"))
+
+
+def _extensions(api: ClusterApi, failed: dict[str, ClusterError]) -> tuple[tuple[str, bool], ...]:
+    """KubeSphere 4.x: installed extensions (InstallPlans) stand in for components."""
+    try:
+        plans = _list_kind(api, INSTALL_PLANS)
+    except ClusterError as e:
+        failed["extensions"] = e
+        return ()
+    return tuple(
+        sorted((_name(p), _dig(p, "spec", "enabled") is not False) for p in plans if _name(p))
+    )
+
+
+# ---- turning objects into facts -----------------------------------------------------------
+
+
+def _namespace(obj: Obj) -> NamespaceInfo:
+    labels = _labels(obj)
+    owners = _dig(obj, "metadata", "ownerReferences")
+    return NamespaceInfo(
+        name=_name(obj),
+        uid=_str(_dig(obj, "metadata", "uid")) or "",
+        resource_version=_rv(obj),
+        workspace=labels.get(LABEL_WORKSPACE) or None,
+        kubefed_managed=labels.get(LABEL_KUBEFED_MANAGED) == "true",
+        owners=tuple(_owner(o) for o in owners if isinstance(o, dict))
+        if isinstance(owners, list)
+        else (),
+        deleting=_deleting(obj),
+    )
+
+
+def _owner(ref: Obj) -> OwnerRef:
+    return OwnerRef(
+        api_version=_str(ref.get("apiVersion")) or "",
+        kind=_str(ref.get("kind")) or "",
+        name=_str(ref.get("name")) or "",
+        uid=_str(ref.get("uid")) or "",
+        controller=ref.get("controller") is True,
+    )
+
+
+def _workspace(obj: Obj) -> WorkspaceInfo:
+    return WorkspaceInfo(
+        name=_name(obj),
+        uid=_str(_dig(obj, "metadata", "uid")) or "",
+        resource_version=_rv(obj),
+        kubefed_managed=_labels(obj).get(LABEL_KUBEFED_MANAGED) == "true",
+        deleting=_deleting(obj),
+    )
+
+
+def _template(obj: Obj) -> WorkspaceTemplateInfo:
+    return WorkspaceTemplateInfo(
+        name=_name(obj),
+        uid=_str(_dig(obj, "metadata", "uid")) or "",
+        resource_version=_rv(obj),
+        placement_clusters=_placement(obj),
+        manager=_str(_dig(obj, "spec", "template", "spec", "manager")),
+        deleting=_deleting(obj),
+    )
+
+
+def _federated_workspace(obj: Obj) -> FederatedWorkspaceInfo:
+    return FederatedWorkspaceInfo(name=_name(obj), placement_clusters=_placement(obj))
+
+
+def _placement(obj: Obj) -> tuple[str, ...] | None:
+    """`spec.placement.clusters` names; None when placement is by selector or empty."""
+    clusters = _dig(obj, "spec", "placement", "clusters")
+    if not isinstance(clusters, list):
+        return None
+    names = tuple(str(c["name"]) for c in clusters if isinstance(c, dict) and c.get("name"))
+    return names or None
+
+
+def _cluster_object(obj: Obj) -> ClusterObjectInfo:
+    conditions = _dig(obj, "status", "conditions")
+    ready = next(
+        (c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Ready"), {}
+    )
+    labels = _labels(obj)
+    return ClusterObjectInfo(
+        name=_name(obj),
+        uid_claimed=_str(_dig(obj, "status", "uid")) or None,
+        ready=ready.get("status") == "True",
+        ready_message=_str(ready.get("message")) or "",
+        is_host_itself=LABEL_HOST in labels,
+        labels=tuple(sorted(labels.items())),
+        resource_version=_rv(obj),
+        deleting=_deleting(obj),
+    )
+
+
+def _role_binding(obj: Obj) -> RoleBindingInfo | None:
+    labels = _labels(obj)
+    workspace = labels.get(LABEL_WORKSPACE)
+    user = labels.get(LABEL_USER_REF)
+    if not workspace or not user:
+        return None
+    return RoleBindingInfo(name=_name(obj), workspace=workspace, user=user)
+
+
+def _federation_leftovers(
+    namespaces: tuple[NamespaceInfo, ...], accounts: list[Obj]
+) -> tuple[str, ...]:
+    """What a former KubeFed join leaves on a member (the host's unjoin does not remove it)."""
+    found: list[str] = []
+    if any(ns.name == FEDERATION_NAMESPACE for ns in namespaces):
+        found.append(f"namespace {FEDERATION_NAMESPACE}")
+    for sa in accounts:
+        if _name(sa).endswith("-kubesphere"):
+            found.append(f"serviceaccount {FEDERATION_NAMESPACE}/{_name(sa)}")
+    return tuple(found)
+
+
+# ---- small helpers -------------------------------------------------------------------------
+
+
+def _dig(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _str(value: Any) -> str | None:
+    return str(value) if value is not None and value != "" else None
+
+
+def _name(obj: Obj) -> str:
+    return _str(_dig(obj, "metadata", "name")) or ""
+
+
+def _rv(obj: Obj) -> str:
+    return _str(_dig(obj, "metadata", "resourceVersion")) or ""
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    labels = _dig(obj, "metadata", "labels")
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def _deleting(obj: Obj) -> bool:
+    return bool(_dig(obj, "metadata", "deletionTimestamp"))
+
+
+def _major(version: str | None) -> int | None:
+    digits = (version or "").lstrip("v").split(".")[0]
+    return int(digits) if digits.isdigit() else None

@@ -1,0 +1,104 @@
+"""The engine's front door: preflight a migration, then execute an approved plan.
+
+This is all the bot (or a test, or the console) needs from `k8s/`: it hides gathering, checks,
+planning and the executor behind two calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from k8s.access import ClusterRegistry
+from k8s.executor import Executor, Outcome, ProgressSink
+from k8s.gather import gather_all
+from k8s.plan import Plan
+from k8s.preflight import PreflightReport, evaluate
+from k8s.spec import MigrationSpec
+from k8s.steps import StepContext
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    gather_timeout: float = 15.0  # per cluster, so one slow cluster cannot hold the others
+    concurrency: int = 8  # writes to many namespaces at once
+    wait_timeout: float = 180.0  # waiting for KubeSphere's controllers in one step
+    poll_interval: float = 0.5
+    step_attempts: int = 3
+
+
+def preflight(
+    registry: ClusterRegistry,
+    spec: MigrationSpec,
+    running_members: frozenset[str] = frozenset(),
+    settings: EngineSettings | None = None,
+) -> PreflightReport:
+    """Read every cluster concurrently (read-only) and evaluate the checks and the plan."""
+    settings = settings or EngineSettings()
+    facts = gather_all(registry, registry.names(), settings.gather_timeout)
+    return evaluate(spec, facts, running_members)
+
+
+def standalone_kubeconfig(paths: str, context: str) -> bytes:
+    """One context of the bot's kubeconfig as a self-contained kubeconfig (for a Cluster object).
+
+    Credentials stay in memory; the caller puts them straight into the Cluster it creates.
+    """
+    merged: dict[str, dict[str, Any]] = {"clusters": {}, "users": {}, "contexts": {}}
+    for path in paths.split(os.pathsep):
+        if not path:
+            continue
+        data = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+        for kind in ("clusters", "users", "contexts"):
+            for entry in data.get(kind) or []:
+                merged[kind].setdefault(str(entry["name"]), entry)
+    ctx = merged["contexts"].get(context)
+    if ctx is None:
+        raise KeyError(f"no context {context!r} in the bot's kubeconfig")
+    inner = ctx["context"]
+    assert isinstance(inner, dict)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
+        "contexts": [ctx],
+        "clusters": [merged["clusters"][str(inner["cluster"])]],
+        "users": [merged["users"][str(inner["user"])]] if inner.get("user") else [],
+    }
+    return yaml.safe_dump(config).encode()
+
+
+def execute(
+    registry: ClusterRegistry,
+    plan: Plan,
+    sink: ProgressSink,
+    member_kubeconfig: Callable[[str], bytes],
+    *,
+    running_members: frozenset[str] = frozenset(),
+    settings: EngineSettings | None = None,
+    guard: bool = True,
+) -> Outcome:
+    """Run `plan`; before the first write, refuse if a fresh preflight gives another plan."""
+    settings = settings or EngineSettings()
+
+    def replan() -> Plan | None:
+        report = preflight(registry, plan.spec, running_members, settings)
+        return None if report.blocked else report.plan
+
+    ctx = StepContext(
+        api=registry.api,
+        plan=plan,
+        member_kubeconfig=member_kubeconfig,
+        concurrency=settings.concurrency,
+        wait_timeout=settings.wait_timeout,
+        poll_interval=settings.poll_interval,
+    )
+    executor = Executor(
+        ctx, plan, sink, replan=replan if guard else None, attempts=settings.step_attempts
+    )
+    return executor.run()

@@ -1,0 +1,235 @@
+"""Cluster-level checks: reachability, KubeSphere version and role, current binding, identity,
+name reuse and the jwtSecret — the rules of KubeSphere's "Manage a Multi-cluster Environment"."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from k8s.facts import ClusterFacts
+from k8s.preflight import CheckResult, Context, Severity
+
+OK, INFO, WARN, BLOCK = Severity.OK, Severity.INFO, Severity.WARNING, Severity.BLOCKER
+
+
+def _reach(check_id: str, facts: ClusterFacts, what: str) -> CheckResult:
+    if facts.reachable:
+        return CheckResult(check_id, OK, f"{what} {facts.name} is reachable")
+    return CheckResult(
+        check_id,
+        BLOCK,
+        f"{what} {facts.name} is not reachable: {facts.error or 'no answer'}",
+        f"check that the bot's kubeconfig context {facts.name} points at a running cluster "
+        "and that its credentials are valid",
+    )
+
+
+def reachable(ctx: Context) -> Iterator[CheckResult]:
+    yield _reach("source-reachable", ctx.member, "member")
+    yield _reach("target-reachable", ctx.target, "target host")
+
+
+def distinct(ctx: Context) -> Iterator[CheckResult]:
+    if ctx.spec.member == ctx.spec.target_host:
+        yield CheckResult(
+            "distinct-clusters",
+            BLOCK,
+            f"{ctx.spec.member} cannot be migrated to itself",
+            "name a host cluster as the target",
+        )
+
+
+def _version(check_id: str, facts: ClusterFacts) -> CheckResult | None:
+    if not facts.reachable:
+        return None
+    if facts.ks_major is None:
+        return CheckResult(
+            check_id,
+            BLOCK,
+            f"KubeSphere is not installed on {facts.name} (no kubesphere-config)",
+            "install KubeSphere 3.x on it first",
+        )
+    if facts.ks_major >= 4:
+        return CheckResult(
+            check_id,
+            BLOCK,
+            f"{facts.name} runs KubeSphere {facts.ks_version or '4.x'}: "
+            "KubeSphere 4.x is not supported for migration yet",
+            "migrate 4.x clusters from the KubeSphere console",
+        )
+    return CheckResult(check_id, OK, f"{facts.name} runs KubeSphere {facts.ks_version}")
+
+
+def kubesphere_version(ctx: Context) -> Iterator[CheckResult]:
+    for check_id, facts in (("source-version", ctx.member), ("target-version", ctx.target)):
+        result = _version(check_id, facts)
+        if result is not None:
+            yield result
+
+
+def roles(ctx: Context) -> Iterator[CheckResult]:
+    m, t = ctx.member, ctx.target
+    if m.reachable and m.ks_major == 3:
+        if m.cluster_role == "member" and not m.multicluster_enabled:
+            yield CheckResult("source-role", OK, f"{m.name} is a member cluster")
+        elif m.multicluster_enabled or m.cluster_role == "host":
+            yield CheckResult(
+                "source-role",
+                BLOCK,
+                f"{m.name} is a host cluster; a host is never turned into a member",
+                "pick a member cluster as the source",
+            )
+        else:
+            yield CheckResult(
+                "source-role",
+                BLOCK,
+                f"{m.name} has clusterRole {m.cluster_role or 'none'!s}, not member",
+                f"on {m.name}: kubectl edit cc ks-installer -n kubesphere-system and set "
+                "multicluster.clusterRole: member, then wait for ks-installer",
+            )
+    if t.reachable and t.ks_major == 3:
+        if t.multicluster_enabled:
+            yield CheckResult("target-role", OK, f"{t.name} is a host cluster")
+        else:
+            yield CheckResult(
+                "target-role",
+                BLOCK,
+                f"{t.name} is not a host cluster (multicluster.enable is off, role "
+                f"{t.cluster_role or 'none'})",
+                "pick a host cluster as the target",
+            )
+
+
+def binding(ctx: Context) -> Iterator[CheckResult]:
+    """Where the member is bound now, and that nothing else claims its identity."""
+    m, t = ctx.member, ctx.target
+    if not m.reachable or not m.kube_system_uid:
+        return
+    claims = ctx.claimants()
+    on_target = [name for host, name in claims if host.name == t.name]
+    if m.name in on_target:
+        yield CheckResult(
+            "not-already-bound",
+            BLOCK,
+            f"{m.name} is already bound to {t.name}; there is nothing to migrate",
+            "",
+        )
+        return
+    old = ctx.old_host()
+    if old is None:
+        unreachable_hosts = [
+            f.name for f in ctx.facts.values() if not f.reachable and f.name != t.name
+        ]
+        if m.cluster_name:
+            hint = (
+                f" ({', '.join(unreachable_hosts)} could not be read)" if unreachable_hosts else ""
+            )
+            yield CheckResult(
+                "current-host",
+                BLOCK,
+                f"{m.name} was joined to a host as {m.cluster_name!r}, but no reachable host has a "
+                f"Cluster object for it{hint}",
+                "add the current host to the bot's kubeconfig, or unbind the member from it first",
+            )
+        else:
+            yield CheckResult(
+                "current-host", INFO, f"{m.name} is not bound to any host; it will only be joined"
+            )
+    else:
+        obj = old.cluster_object(m.name)
+        ready = obj is not None and obj.ready
+        yield CheckResult(
+            "current-host",
+            OK if ready else WARN,
+            f"{m.name} is bound to {old.name}"
+            + (
+                ""
+                if ready
+                else f", which does not see it Ready ({obj.ready_message if obj else ''})"
+            ),
+            "" if ready else f"check the Cluster {m.name} on {old.name} before migrating",
+        )
+        if not old.reachable:
+            yield CheckResult(
+                "old-host-reachable",
+                BLOCK,
+                f"{old.name} is not reachable; unbinding a member from a host that is down fails",
+                f"bring {old.name} back first",
+            )
+    strays = [(h.name, n) for h, n in claims if n != m.name]
+    for host, name in strays:
+        yield CheckResult(
+            "uid-unique",
+            BLOCK,
+            f"Cluster {name!r} on {host} claims the same cluster (kube-system UID) as {m.name}: "
+            "the same cluster must not be imported twice",
+            f"on {host}: kubectl delete clusters.cluster.kubesphere.io {name}",
+        )
+    if not strays:
+        yield CheckResult("uid-unique", OK, f"no other Cluster object claims {m.name}'s identity")
+
+
+def name_on_target(ctx: Context) -> Iterator[CheckResult]:
+    m, t = ctx.member, ctx.target
+    if not t.reachable or not t.multicluster_enabled:
+        return
+    obj = t.cluster_object(m.name)
+    if obj is not None and obj.uid_claimed != m.kube_system_uid:
+        yield CheckResult(
+            "name-free",
+            BLOCK,
+            f"{t.name} already has a Cluster named {m.name} for a different cluster",
+            f"remove or rename the Cluster {m.name} on {t.name}; KubeSphere requires the member "
+            "to keep its name on re-import",
+        )
+    elif obj is None:
+        yield CheckResult(
+            "name-free",
+            OK,
+            f"the name {m.name} is free on {t.name}; the member keeps its name on import",
+        )
+
+
+def jwt_secret(ctx: Context) -> Iterator[CheckResult]:
+    m, t = ctx.member, ctx.target
+    if not (m.reachable and t.reachable) or m.ks_major != 3 or t.ks_major != 3:
+        return
+    if not m.jwt_fingerprint or not t.jwt_fingerprint:
+        yield CheckResult(
+            "jwt-secret",
+            BLOCK,
+            f"the jwtSecret of {m.name if not m.jwt_fingerprint else t.name} could not be read",
+            "the bot needs read access to kubesphere-system/kubesphere-config",
+        )
+    elif m.jwt_fingerprint == t.jwt_fingerprint:
+        yield CheckResult(
+            "jwt-secret",
+            OK,
+            f"{m.name} and {t.name} share the jwtSecret (fingerprint {m.jwt_fingerprint})",
+        )
+    elif ctx.spec.sync_jwt:
+        yield CheckResult(
+            "jwt-secret",
+            WARN,
+            f"{m.name}'s jwtSecret ({m.jwt_fingerprint}) differs from {t.name}'s "
+            f"({t.jwt_fingerprint}); sync-jwt will set it before the join, which logs out "
+            f"{m.name}'s console sessions",
+        )
+    else:
+        yield CheckResult(
+            "jwt-secret",
+            BLOCK,
+            f"{m.name}'s jwtSecret (fingerprint {m.jwt_fingerprint}) differs from {t.name}'s "
+            f"({t.jwt_fingerprint}); the member's console would fail with 'signature is invalid'",
+            "add sync-jwt to the command to copy the host's jwtSecret into the member's "
+            "ks-installer configuration",
+        )
+
+
+def lock(ctx: Context) -> Iterator[CheckResult]:
+    if ctx.spec.member in ctx.running_members:
+        yield CheckResult(
+            "lock",
+            BLOCK,
+            f"another migration of {ctx.spec.member} is already approved or running",
+            "wait for it to finish, or cancel it",
+        )
