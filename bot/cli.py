@@ -3,17 +3,98 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
+import threading
+from datetime import datetime
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot import app, settings
+
+    try:
+        config = settings.load()
+    except settings.SettingsError as e:
+        print(f"ksmc-bot: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    bot = app.build(config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    mode = "Socket Mode" if config.socket_mode else f"HTTP on {config.host}:{config.port}"
+    print(f"ksmc-bot serving ({mode}); clusters: {', '.join(bot.registry.names())}", flush=True)
+    app.serve(bot, stop)
+    return 0
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    import os
+
+    return str(args.database_url or os.environ.get("KSMC_DATABASE_URL") or "sqlite:///ksmc.db")
+
+
+def _db(args: argparse.Namespace) -> int:
+    from bot import db
+
+    url = _database_url(args)
+    if args.db_command == "upgrade":
+        db.upgrade(url)
+        print(f"database at revision {db.current_revision(url)}")
+        return 0
+    print(f"revision {db.current_revision(url)}; up to date: {db.is_up_to_date(url)}")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from bot import audit, db
+
+    url = _database_url(args)
+    engine = db.make_engine(url)
+    sessions = db.session_factory(engine)
+    with sessions() as session:
+        if args.audit_command == "verify":
+            result = audit.verify(session)
+            if result.ok:
+                print(f"audit log OK: {result.checked} events, head {result.last_hash[:16]}")
+                return 0
+            print(
+                f"audit log BROKEN at event {result.first_bad_id}: {result.reason}", file=sys.stderr
+            )
+            return 1
+        since = datetime.fromisoformat(args.since) if args.since else None
+        audit.export(session, since, args.format, sys.stdout)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ksmc-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the Slack bot (settings from the environment)")
+    serve.set_defaults(func=_serve)
+
+    dbp = sub.add_parser("db", help="database schema")
+    dbp.add_argument("db_command", choices=["upgrade", "status"])
+    dbp.add_argument("--database-url", default=None, help="default: $KSMC_DATABASE_URL")
+    dbp.set_defaults(func=_db)
+
+    aud = sub.add_parser("audit", help="the tamper-evident audit log")
+    aud.add_argument("audit_command", choices=["verify", "export"])
+    aud.add_argument("--database-url", default=None, help="default: $KSMC_DATABASE_URL")
+    aud.add_argument("--since", default=None, help="ISO time, e.g. 2026-11-01T00:00+00:00")
+    aud.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    aud.set_defaults(func=_audit)
+
     from k8s.sim import cli as sim_cli
 
     sim_cli.add_parser(sub)
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    func: Any = args.func
+    result: int = func(args)
     return result
 
 

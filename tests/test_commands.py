@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from handlers.commands import (
+from handlers.grammar import (
     GRAMMAR,
     RESERVED,
     CancelCommand,

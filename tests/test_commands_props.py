@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handlers.commands import (
+from handlers.grammar import (
     GRAMMAR,
     RESERVED,
     CancelCommand,

@@ -1,0 +1,35 @@
+"""What the Slack handlers (and the console) are given: the services, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import store
+from bot.runner import Runner
+from bot.service import RequestService
+
+
+@dataclass
+class BotContext:
+    service: RequestService
+    runner: Runner
+    sessions: sessionmaker[Session]
+    known_clusters: Callable[[], list[str]]
+    pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="ksmc-bg")
+    )
+
+    def background(self, work: Callable[[], None]) -> None:
+        """Run slow work (preflight, queries) after Slack's 3-second ack, off the listener."""
+        self.pool.submit(work)
+
+    def first_time(self, key: str) -> bool:
+        """False when this Slack payload (trigger id) was handled before: a replay."""
+        if not key:
+            return True
+        with self.sessions() as session, session.begin():
+            return store.mark_seen(session, key[:128])

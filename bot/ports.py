@@ -1,0 +1,54 @@
+"""The interfaces the application needs from the outside: who a Slack user is, how to show a
+request, and when to run something later. Slack and the console implement them; tests too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.snapshot import RequestSnapshot
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: str
+    name: str
+    real_name: str = ""
+    tz: str = ""
+    is_bot: bool = False
+    deleted: bool = False
+    is_guest: bool = False
+
+
+class Identity(Protocol):
+    def user(self, user_id: str) -> UserInfo | None: ...
+
+    def group_members(self, group_id: str) -> frozenset[str]: ...
+
+
+class Notifier(Protocol):
+    def request_changed(self, snap: RequestSnapshot) -> None:
+        """Show the request's current state (post its message the first time, then edit it)."""
+
+    def step_failed(self, snap: RequestSnapshot, index: int) -> None: ...
+
+    def finished(self, snap: RequestSnapshot) -> None: ...
+
+    def remind(self, snap: RequestSnapshot, approvers: tuple[str, ...]) -> None: ...
+
+
+class Scheduler(Protocol):
+    def has(self, kind: str, request_id: str) -> bool: ...
+
+    def expire_at(self, request_id: str, when: datetime) -> None: ...
+
+    def remind_at(self, request_id: str, when: datetime) -> None: ...
+
+    def start_at(self, request_id: str, when: datetime) -> None: ...
+
+    def start_now(self, request_id: str) -> None: ...
+
+    def cancel_expiry(self, request_id: str) -> None: ...
+
+    def cancel_all(self, request_id: str) -> None: ...

@@ -1,0 +1,627 @@
+"""The request service: every change to a migration request, each one guarded transaction.
+
+Each public method checks who is asking, moves the request with a compare-and-set transition
+that writes its audit event in the same transaction, commits, and only then tells the notifier
+(Slack, the console). A refusal changes nothing but the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot import audit, store
+from bot.audit import SYSTEM, Actor
+from bot.db import AuditEvent, Request, utcnow
+from bot.ports import Identity, Notifier, Scheduler
+from bot.snapshot import RequestSnapshot
+from bot.states import RequestState
+from k8s.preflight import PreflightReport
+from k8s.spec import MigrationSpec
+
+log = logging.getLogger("ksmc.service")
+S = RequestState
+ACTIVE = (S.RECEIVED, S.PREFLIGHTING, S.PENDING, S.APPROVED, S.SCHEDULED, S.RUNNING)
+LOCKING = (S.APPROVED, S.SCHEDULED, S.RUNNING, S.FAILED)  # states that hold the member
+
+
+@dataclass(frozen=True)
+class Policy:
+    approvers: tuple[str, ...]
+    requesters: tuple[str, ...] = ()
+    required_approvals: int = 1
+    ttl: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the person who acted should be told (ephemerally)."""
+
+    ok: bool
+    message: str
+    request_id: str | None = None
+
+
+Preflight = Callable[[MigrationSpec, frozenset[str]], PreflightReport]
+
+
+class RequestService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        policy: Policy,
+        identity: Identity,
+        notifier: Notifier,
+        scheduler: Scheduler,
+        preflight: Preflight,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.policy = policy
+        self.identity = identity
+        self.notifier = notifier
+        self.scheduler = scheduler
+        self.preflight_fn = preflight
+        self.clock = clock
+        self._message_lock = threading.Lock()
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def snapshot(self, request_id: str) -> RequestSnapshot | None:
+        with self.sessions() as session:
+            row = session.execute(
+                select(Request)
+                .where(Request.id == request_id)
+                .options(selectinload(Request.approvals), selectinload(Request.steps))
+            ).scalar_one_or_none()
+            return None if row is None else RequestSnapshot.of(row, self.policy.required_approvals)
+
+    def recent(self, limit: int = 10) -> list[RequestSnapshot]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Request)
+                .order_by(Request.created_at.desc())
+                .limit(limit)
+                .options(selectinload(Request.approvals), selectinload(Request.steps))
+            ).scalars()
+            return [RequestSnapshot.of(r, self.policy.required_approvals) for r in rows]
+
+    def busy_members(self, excluding: str | None = None) -> frozenset[str]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Request.member).where(
+                    Request.state.in_(LOCKING), Request.id != (excluding or "")
+                )
+            ).scalars()
+            return frozenset(rows)
+
+    def _notify(self, request_id: str) -> None:
+        snap = self.snapshot(request_id)
+        if snap is not None:
+            self.notifier.request_changed(snap)
+
+    def set_message_ts(self, request_id: str, ts: str) -> None:
+        """Remember which Slack message shows the request (no state change)."""
+        with self._tx() as session:
+            row = session.get(Request, request_id)
+            if row is not None and row.message_ts is None:
+                row.message_ts = ts
+
+    # ---- audit-only events -----------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        actor: Actor,
+        team: str,
+        channel: str,
+        request_id: str | None = None,
+        **details: object,
+    ) -> None:
+        with self._tx() as session:
+            audit.append(
+                session,
+                action=action,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                team_id=team,
+                channel_id=channel,
+                request_id=request_id,
+                details=details,
+            )
+
+    # ---- submitting ------------------------------------------------------------------------
+
+    def may_request(self, user_id: str) -> bool:
+        return not self.policy.requesters or self._in(user_id, self.policy.requesters)
+
+    def submit(
+        self,
+        spec: MigrationSpec,
+        *,
+        text: str,
+        team: str,
+        channel: str,
+        user: Actor,
+        run_at: datetime | None,
+        dry_run: bool,
+    ) -> Answer:
+        """Store a request (state received). The caller runs `preflight` in the background."""
+        if not self.may_request(user.id):
+            self.audit(
+                "request.refused",
+                user,
+                team,
+                channel,
+                reason="not an allowed requester",
+                command=text,
+            )
+            return Answer(False, "You are not allowed to request migrations (KSMC_REQUESTERS).")
+        now = self.clock()
+        with self._tx() as session:
+            row = store.create_request(
+                session,
+                actor=user,
+                details={"command": text, "dry_run": dry_run},
+                command_text=text,
+                command_json=spec.to_json(),
+                team_id=team,
+                channel_id=channel,
+                requester_id=user.id,
+                requester_name=user.name,
+                expires_at=now + self.policy.ttl,
+                run_at=run_at,
+                dry_run=dry_run,
+                member=spec.member,
+                target_host=spec.target_host,
+            )
+            request_id = row.id
+        return Answer(True, f"Request {request_id} received; running preflight checks…", request_id)
+
+    def run_preflight(self, request_id: str) -> None:
+        """received → preflighting → pending | blocked (or failed if the checks crashed)."""
+        with self._tx() as session:
+            row = store.transition(
+                session,
+                request_id,
+                S.RECEIVED,
+                S.PREFLIGHTING,
+                actor=SYSTEM,
+                action="preflight.started",
+            )
+            spec = MigrationSpec.from_json(row.command_json)
+            dry_run = row.dry_run
+        self._notify(request_id)
+        try:
+            report = self.preflight_fn(spec, self.busy_members(excluding=request_id))
+        except Exception as e:  # a crash in the checks must not leave the request hanging
+            log.exception("preflight of %s crashed", request_id)
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    S.PREFLIGHTING,
+                    S.FAILED,
+                    actor=SYSTEM,
+                    action="preflight.crashed",
+                    details={"error": type(e).__name__},
+                    error=f"preflight failed: {type(e).__name__}: {e}",
+                )
+            self._notify(request_id)
+            return
+        blocked = report.blocked or dry_run
+        to = S.BLOCKED if blocked else S.PENDING
+        now = self.clock()
+        with self._tx() as session:
+            row = store.transition(
+                session,
+                request_id,
+                S.PREFLIGHTING,
+                to,
+                actor=SYSTEM,
+                action="preflight.dry_run"
+                if dry_run
+                else ("preflight.blocked" if report.blocked else "preflight.passed"),
+                details={
+                    "blockers": [r.id for r in report.results if r.severity == "blocker"],
+                    "warnings": [r.id for r in report.results if r.severity == "warning"],
+                    "delete": list(report.plan.delete) if report.plan else [],
+                    "keep": list(report.plan.keep) if report.plan else [],
+                },
+                preflight_json=report.to_json(),
+                plan_json=report.plan.to_json() if report.plan else None,
+                expires_at=now + self.policy.ttl,
+            )
+            expires_at = row.expires_at
+        if to is S.PENDING:
+            self.scheduler.expire_at(request_id, expires_at)
+            self.scheduler.remind_at(request_id, now + self.policy.ttl / 2)
+        self._notify(request_id)
+
+    # ---- approving -------------------------------------------------------------------------
+
+    def _in(self, user_id: str, allowed: tuple[str, ...]) -> bool:
+        if user_id in allowed:
+            return True
+        return any(user_id in self.identity.group_members(g) for g in allowed if g.startswith("S"))
+
+    def approve(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
+        person = self.identity.user(user_id)
+        actor = Actor(user_id, person.name if person else user_id)
+        snap = self.snapshot(request_id)
+
+        def refuse(reason: str) -> Answer:
+            self.audit(
+                "approval.refused",
+                actor,
+                team,
+                channel,
+                request_id if snap else None,
+                reason=reason,
+                pressed=request_id[:64],
+            )
+            return Answer(False, f"Approval refused: {reason}.", request_id)
+
+        if snap is None or snap.team_id != team:
+            return refuse("no such request in this workspace")
+        if user_id == snap.requester_id:
+            return refuse("you cannot approve your own request; a second person must")
+        if not self._in(user_id, self.policy.approvers):
+            return refuse("you are not one of the approvers (KSMC_APPROVERS)")
+        if person is None or person.deleted or person.is_bot or person.is_guest:
+            return refuse("bots, guests and deactivated users cannot approve")
+        if snap.state is not S.PENDING:
+            return refuse(f"the request is {snap.state.value}, not pending")
+        if self.clock() >= snap.expires_at:
+            return refuse("the request has expired")
+        if any(a.user_id == user_id for a in snap.approvals):
+            return refuse("you have already approved it")
+        try:
+            with self._tx() as session:
+                store.add_approval(session, request_id, user_id, actor.name)
+                count = len(snap.approvals) + 1
+                done = count >= self.policy.required_approvals
+                row = store.transition(
+                    session,
+                    request_id,
+                    S.PENDING,
+                    S.APPROVED if done else S.PENDING,
+                    actor=actor,
+                    action="request.approved" if done else "approval.added",
+                    details={
+                        "approvals": count,
+                        "required": self.policy.required_approvals,
+                        "real_name": person.real_name,
+                        "tz": person.tz,
+                    },
+                    expected_version=snap.version,
+                )
+                run_at = row.run_at
+        except (store.StaleTransition, store.DuplicateApproval):
+            return refuse("someone else acted on this request at the same moment; look again")
+        if done:
+            self.scheduler.cancel_expiry(request_id)
+            self._after_approval(request_id, run_at)
+            return Answer(True, f"Approved {request_id}.", request_id)
+        self._notify(request_id)
+        missing = self.policy.required_approvals - count
+        return Answer(True, f"Approval recorded; {missing} more needed.", request_id)
+
+    def _after_approval(self, request_id: str, run_at: datetime | None) -> None:
+        if run_at is not None and run_at > self.clock():
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    S.APPROVED,
+                    S.SCHEDULED,
+                    actor=SYSTEM,
+                    action="request.scheduled",
+                    details={"run_at": run_at},
+                )
+            self.scheduler.start_at(request_id, run_at)
+            self._notify(request_id)
+        else:
+            self._notify(request_id)
+            self.scheduler.start_now(request_id)
+
+    # ---- ending a request ------------------------------------------------------------------
+
+    def reject(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
+        return self._end(request_id, user_id, team, channel, S.REJECTED, (S.PENDING,), "rejected")
+
+    def cancel(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
+        return self._end(
+            request_id,
+            user_id,
+            team,
+            channel,
+            S.CANCELLED,
+            (S.PENDING, S.APPROVED, S.SCHEDULED),
+            "cancelled",
+        )
+
+    def _end(
+        self,
+        request_id: str,
+        user_id: str,
+        team: str,
+        channel: str,
+        to: RequestState,
+        from_states: tuple[RequestState, ...],
+        verb: str,
+    ) -> Answer:
+        person = self.identity.user(user_id)
+        actor = Actor(user_id, person.name if person else user_id)
+        snap = self.snapshot(request_id)
+        if snap is None or snap.team_id != team:
+            self.audit(f"{verb}.refused", actor, team, channel, reason="no such request")
+            return Answer(False, f"There is no request {request_id[:32]} in this workspace.")
+        if user_id != snap.requester_id and not self._in(user_id, self.policy.approvers):
+            self.audit(
+                f"{verb}.refused",
+                actor,
+                team,
+                channel,
+                request_id,
+                reason="neither the requester nor an approver",
+            )
+            return Answer(False, f"Only the requester or an approver can do that ({verb}).")
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session, request_id, from_states, to, actor=actor, action=f"request.{verb}"
+                )
+        except store.StaleTransition as e:
+            self.audit(
+                f"{verb}.refused",
+                actor,
+                team,
+                channel,
+                request_id,
+                reason=f"state is {e.current_state}",
+            )
+            return Answer(False, f"Request {request_id} is {e.current_state}; it cannot be {verb}.")
+        self.scheduler.cancel_all(request_id)
+        self._notify(request_id)
+        return Answer(True, f"Request {request_id} {verb}.", request_id)
+
+    def expire(self, request_id: str) -> None:
+        snap = self.snapshot(request_id)
+        if snap is None or snap.state is not S.PENDING:
+            return
+        if self.clock() < snap.expires_at:  # a job that fired early: try again at the deadline
+            self.scheduler.expire_at(request_id, snap.expires_at)
+            return
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    S.PENDING,
+                    S.EXPIRED,
+                    actor=SYSTEM,
+                    action="request.expired",
+                )
+        except store.StaleTransition:
+            return
+        self.scheduler.cancel_all(request_id)
+        self._notify(request_id)
+
+    def remind(self, request_id: str) -> None:
+        snap = self.snapshot(request_id)
+        if snap is None or snap.state is not S.PENDING:
+            return
+        with self._tx() as session:
+            already = session.execute(
+                select(AuditEvent.id).where(
+                    AuditEvent.request_id == request_id,
+                    AuditEvent.action == "request.reminded",
+                )
+            ).first()
+            if already is not None:
+                return
+            audit.append(
+                session,
+                action="request.reminded",
+                actor_id=SYSTEM.id,
+                actor_name=SYSTEM.name,
+                team_id=snap.team_id,
+                channel_id=snap.channel_id,
+                request_id=request_id,
+                details={},
+            )
+        self.notifier.remind(snap, self.policy.approvers)
+
+    # ---- execution transitions (called by the runner) --------------------------------------
+
+    def mark_running(self, request_id: str, actor: Actor = SYSTEM, retry: bool = False) -> bool:
+        from_states = (S.FAILED,) if retry else (S.APPROVED, S.SCHEDULED)
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    from_states,
+                    S.RUNNING,
+                    actor=actor,
+                    action="execution.retried" if retry else "execution.started",
+                    error=None,
+                )
+        except store.StaleTransition:
+            return False
+        self._notify(request_id)
+        return True
+
+    def mark_finished(
+        self, request_id: str, ok: bool, error: str | None, details: dict[str, object]
+    ) -> None:
+        with self._tx() as session:
+            store.transition(
+                session,
+                request_id,
+                S.RUNNING,
+                S.SUCCEEDED if ok else S.FAILED,
+                actor=SYSTEM,
+                action="execution.succeeded" if ok else "execution.failed",
+                details=details,
+                error=error,
+            )
+        snap = self.snapshot(request_id)
+        if snap is not None:
+            self.notifier.request_changed(snap)
+            self.notifier.finished(snap)
+
+    def authorize_operator(
+        self, request_id: str, user_id: str, team: str, channel: str, verb: str
+    ) -> Answer:
+        """Retry and Abandon: approvers only, and never for another workspace's request."""
+        person = self.identity.user(user_id)
+        actor = Actor(user_id, person.name if person else user_id)
+        snap = self.snapshot(request_id)
+        if snap is None or snap.team_id != team:
+            self.audit(f"{verb}.refused", actor, team, channel, reason="no such request")
+            return Answer(False, "No such request in this workspace.")
+        if (
+            not self._in(user_id, self.policy.approvers)
+            or person is None
+            or person.is_bot
+            or person.deleted
+            or person.is_guest
+        ):
+            self.audit(
+                f"{verb}.refused", actor, team, channel, request_id, reason="not an approver"
+            )
+            return Answer(False, f"Only an approver can {verb} a failed migration.")
+        if snap.state is not S.FAILED:
+            self.audit(
+                f"{verb}.refused",
+                actor,
+                team,
+                channel,
+                request_id,
+                reason=f"state is {snap.state.value}",
+            )
+            return Answer(False, f"Request {request_id} is {snap.state.value}, not failed.")
+        if verb == "retry" and snap.plan is None:
+            return Answer(False, f"Request {request_id} never got a plan; run the command again.")
+        return Answer(True, "", request_id)
+
+    def abandon(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
+        answer = self.authorize_operator(request_id, user_id, team, channel, "abandon")
+        if not answer.ok:
+            return answer
+        person = self.identity.user(user_id)
+        actor = Actor(user_id, person.name if person else user_id)
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    S.FAILED,
+                    S.ABANDONED,
+                    actor=actor,
+                    action="request.abandoned",
+                )
+        except store.StaleTransition as e:
+            return Answer(False, f"Request {request_id} is {e.current_state}.")
+        self._notify(request_id)
+        return Answer(True, f"Request {request_id} abandoned.", request_id)
+
+    # ---- after a restart -------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Finish what a crash interrupted, then make every unfinished message current."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Request.id, Request.state, Request.expires_at, Request.created_at).where(
+                    Request.state.in_(ACTIVE)
+                )
+            ).all()
+        now = self.clock()
+        for request_id, state, expires_at, _created_at in rows:
+            if state is S.RECEIVED:
+                self.run_preflight(request_id)
+                continue
+            if state is S.PREFLIGHTING:
+                self._repeat_preflight(request_id)
+                continue
+            if state is S.PENDING:
+                if now >= expires_at:
+                    self.expire(request_id)
+                    continue
+                self.scheduler.expire_at(request_id, expires_at)
+            self._notify(request_id)
+
+    def _repeat_preflight(self, request_id: str) -> None:
+        """A preflight interrupted by a crash: back to received, then run it again."""
+        with self._tx() as session:
+            row = session.get(Request, request_id)
+            if row is None or row.state is not S.PREFLIGHTING:
+                return
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    S.PREFLIGHTING,
+                    S.FAILED,
+                    actor=SYSTEM,
+                    action="preflight.interrupted",
+                    error="the bot restarted during preflight; run the command again",
+                )
+        except store.StaleTransition:
+            return
+        self._notify(request_id)
+
+    # ---- the leader's periodic reconcile ---------------------------------------------------
+
+    def reconcile(self) -> None:
+        """Make the scheduler match the database: requests approved, scheduled or pending on any
+        replica get their execution, window and expiry/reminder jobs here, on the leader."""
+        now = self.clock()
+        with self.sessions() as session:
+            rows = session.execute(
+                select(
+                    Request.id,
+                    Request.state,
+                    Request.run_at,
+                    Request.expires_at,
+                    Request.created_at,
+                ).where(Request.state.in_((S.PENDING, S.APPROVED, S.SCHEDULED)))
+            ).all()
+            reminded = set(
+                session.execute(
+                    select(AuditEvent.request_id).where(AuditEvent.action == "request.reminded")
+                ).scalars()
+            )
+        for request_id, state, run_at, expires_at, _created_at in rows:
+            if state is S.APPROVED and (run_at is None or run_at <= now):
+                self.scheduler.start_now(request_id)
+            elif state is S.APPROVED:
+                self._after_approval(request_id, run_at)
+            elif state is S.SCHEDULED and not self.scheduler.has("start", request_id):
+                if run_at is None or run_at <= now:
+                    self.scheduler.start_now(request_id)
+                else:
+                    self.scheduler.start_at(request_id, run_at)
+            elif state is S.PENDING:
+                if now >= expires_at:
+                    self.expire(request_id)
+                    continue
+                if not self.scheduler.has("expire", request_id):
+                    self.scheduler.expire_at(request_id, expires_at)
+                if request_id not in reminded and not self.scheduler.has("remind", request_id):
+                    self.scheduler.remind_at(request_id, max(now, expires_at - self.policy.ttl / 2))

@@ -1,0 +1,56 @@
+"""Button presses on a request's message. The button's value is only an opaque request id: who
+may do what is decided by the service from the signed payload's user and the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from bot.context import BotContext
+from bot.service import Answer
+from handlers import render
+
+ACTIONS = ("ksmc_approve", "ksmc_reject", "ksmc_retry", "ksmc_abandon", "ksmc_cancel")
+
+
+def register(app: App, ctx: BotContext) -> None:
+    for action_id in ACTIONS:
+        app.action(action_id)(_listener(ctx, action_id))
+
+
+def _listener(ctx: BotContext, action_id: str) -> Any:
+    def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        ack()
+        handle_press(ctx, action_id, body, respond)
+
+    return on_press
+
+
+def handle_press(ctx: BotContext, action_id: str, body: dict[str, Any], respond: Respond) -> None:
+    action = (body.get("actions") or [{}])[0]
+    request_id = str(action.get("value") or "")[:64]
+    user = str((body.get("user") or {}).get("id", ""))
+    team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id", ""))
+    channel = str(
+        (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+    )
+    if not ctx.first_time(f"act:{body.get('trigger_id', '')}:{action.get('action_ts', '')}"):
+        return
+    service = ctx.service
+    if action_id == "ksmc_approve":
+        answer = service.approve(request_id, user, team, channel)
+    elif action_id == "ksmc_reject":
+        answer = service.reject(request_id, user, team, channel)
+    elif action_id == "ksmc_cancel":
+        answer = service.cancel(request_id, user, team, channel)
+    elif action_id == "ksmc_abandon":
+        answer = service.abandon(request_id, user, team, channel)
+    else:
+        ok, message = ctx.runner.retry(request_id, user, team, channel)
+        answer = Answer(ok, message, request_id)
+    if not answer.ok:
+        shown = render.render_refusal(answer.message)
+        respond(
+            text=shown.text, blocks=shown.blocks, response_type="ephemeral", replace_original=False
+        )
