@@ -154,7 +154,9 @@ def build(
         ),
     )
     scheduler.bind(service, runner)
-    ctx = BotContext(service, runner, sessions, registry.names)
+    ctx = BotContext(
+        service, runner, sessions, registry.names, registry, settings.gather_timeout
+    )
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value(),

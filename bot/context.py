@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import store
 from bot.runner import Runner
 from bot.service import RequestService
+from k8s.access import ClusterRegistry
 
 
 @dataclass
@@ -19,6 +20,8 @@ class BotContext:
     runner: Runner
     sessions: sessionmaker[Session]
     known_clusters: Callable[[], list[str]]
+    registry: ClusterRegistry | None = None
+    gather_timeout: float = 15.0
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="ksmc-bg")
     )
