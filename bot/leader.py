@@ -17,6 +17,8 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from bot.metrics import METRICS
+
 log = logging.getLogger("ksmc.leader")
 
 LOCK_KEY = 0x6B736D63  # "ksmc"
@@ -44,6 +46,7 @@ class Leadership:
         return self.engine.dialect.name == "postgresql"
 
     def start(self) -> None:
+        METRICS.set("ksmc_leader", "1 on the replica that runs the scheduler and executor", 0)
         if not self.shared:
             self._become_leader()
             return
@@ -63,6 +66,7 @@ class Leadership:
 
     def _become_leader(self) -> None:
         self.is_leader = True
+        METRICS.set("ksmc_leader", "1 on the replica that runs the scheduler and executor", 1)
         log.info("this replica (pid %d) is the leader", os.getpid())
         self.on_elected()
 

@@ -18,6 +18,11 @@ class Metrics:
             self._help[name] = ("counter", help_text)
             self._counters[(name, tuple(sorted(labels.items())))] += amount
 
+    def set(self, name: str, help_text: str, value: float, **labels: str) -> None:
+        with self._lock:
+            self._help[name] = ("gauge", help_text)
+            self._counters[(name, tuple(sorted(labels.items())))] = value
+
     def observe(self, name: str, help_text: str, value: float, **labels: str) -> None:
         with self._lock:
             self._help[name] = ("summary", help_text)

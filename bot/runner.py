@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import audit
 from bot.audit import SYSTEM, Actor
 from bot.db import Request, StepProgress, utcnow
+from bot.metrics import METRICS
 from bot.ports import Notifier
 from bot.service import RequestService
 from bot.states import RequestState
@@ -82,6 +83,14 @@ class DbProgressSink:
                 row.finished_at = now
             if message is not None:
                 row.message = message
+            if state is not DbStepState.RUNNING and row.started_at is not None:
+                METRICS.observe(
+                    "ksmc_step_duration_seconds",
+                    "Time spent in each migration step",
+                    (now - row.started_at).total_seconds(),
+                    kind=step.kind,
+                    outcome=state.value,
+                )
             req = session.get(Request, self.request_id)
             audit.append(
                 session,

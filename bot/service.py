@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot import audit, store
 from bot.audit import SYSTEM, Actor
 from bot.db import AuditEvent, Request, utcnow
+from bot.metrics import METRICS
 from bot.ports import Identity, Notifier, Scheduler
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState
@@ -468,6 +469,11 @@ class RequestService:
     def mark_finished(
         self, request_id: str, ok: bool, error: str | None, details: dict[str, object]
     ) -> None:
+        METRICS.inc(
+            "ksmc_migrations_total",
+            "Migrations finished, by outcome",
+            outcome="succeeded" if ok else "failed",
+        )
         with self._tx() as session:
             store.transition(
                 session,

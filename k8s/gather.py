@@ -52,16 +52,8 @@ FEDERATION_NAMESPACE = "kube-federation-system"
 V4_GROUP = "kubesphere.io"
 # ClusterConfiguration spec keys whose `.enabled` is a pluggable component
 COMPONENT_KEYS = (
-    "alerting",
-    "auditing",
-    "devops",
-    "edgeruntime",
-    "events",
-    "gateway",
-    "logging",
-    "metering",
-    "notification",
-    "servicemesh",
+    *("alerting", "auditing", "devops", "edgeruntime", "events", "gateway"),
+    *("logging", "metering", "notification", "servicemesh"),
 )
 LABEL_WORKSPACE = "kubesphere.io/workspace"
 LABEL_KUBEFED_MANAGED = "kubefed.io/managed"
@@ -180,7 +172,8 @@ def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:
         ks_version=ks_version,
         ks_major=ks_major,
         cluster_role=config.role if config else None,
-        multicluster_enabled=config.enabled if config else False,
+        # 3.x switches host behaviour with `multicluster.enable`, 4.x with the role itself
+        multicluster_enabled=bool(config and (config.enabled or _v4_host(ks_major, config))),
         cluster_name=config.cluster_name if config else None,
         jwt_fingerprint=config.jwt_fingerprint if config else None,
         components=components,
@@ -366,12 +359,11 @@ def _federated_workspace(obj: Obj) -> FederatedWorkspaceInfo:
 
 
 def _placement(obj: Obj) -> tuple[str, ...] | None:
-    """`spec.placement.clusters` names; None when placement is by selector or empty."""
+    """`spec.placement.clusters` names (possibly none); None when placement is by selector."""
     clusters = _dig(obj, "spec", "placement", "clusters")
     if not isinstance(clusters, list):
         return None
-    names = tuple(str(c["name"]) for c in clusters if isinstance(c, dict) and c.get("name"))
-    return names or None
+    return tuple(str(c["name"]) for c in clusters if isinstance(c, dict) and c.get("name"))
 
 
 def _cluster_object(obj: Obj) -> ClusterObjectInfo:
@@ -444,6 +436,10 @@ def _labels(obj: Obj) -> dict[str, str]:
 
 def _deleting(obj: Obj) -> bool:
     return bool(_dig(obj, "metadata", "deletionTimestamp"))
+
+
+def _v4_host(ks_major: int | None, config: _KsConfig) -> bool:
+    return ks_major == 4 and config.role == "host"
 
 
 def _major(version: str | None) -> int | None:
