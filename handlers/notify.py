@@ -100,7 +100,7 @@ class SlackNotifier:
     def _next(self) -> tuple[str, object] | None:
         """Message updates first (a reply needs its parent), then replies in order."""
         if self._latest:
-            request_id, snap = self._latest.popitem(last=False)
+            _request_id, snap = self._latest.popitem(last=False)
             return ("update", snap)
         if self._replies:
             return ("reply", self._replies.popleft())
@@ -119,12 +119,12 @@ class SlackNotifier:
                 continue
             try:
                 kind, payload = item
-                if kind == "update":
-                    assert isinstance(payload, RequestSnapshot)
-                    self._spaced(payload.channel_id, lambda: self._write_update(payload))
-                else:
-                    assert isinstance(payload, _Reply)
-                    self._spaced(payload.channel, lambda: self._write_reply(payload))
+                if isinstance(payload, RequestSnapshot):
+                    snap = payload
+                    self._spaced(snap.channel_id, lambda: self._write_update(snap))
+                elif isinstance(payload, _Reply):
+                    reply = payload
+                    self._spaced(reply.channel, lambda: self._write_reply(reply))
             except Exception:
                 log.exception("writing to Slack failed")
             finally:

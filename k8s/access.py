@@ -93,7 +93,6 @@ class ClusterApi:
         self._core = k8s_client.CoreV1Api(api_client)
         self._custom = k8s_client.CustomObjectsApi(api_client)
         self._coordination = k8s_client.CoordinationV1Api(api_client)
-        self._secrets = _credentials(api_client.configuration)
 
     def __repr__(self) -> str:
         return f"ClusterApi({self.name!r})"
@@ -337,7 +336,8 @@ class ClusterApi:
                 finally:
                     response.release_conn()
             except _NETWORK_ERRORS as e:
-                raise translate(self.name, e, secrets=self._secrets) from e
+                secrets = _credentials(self._client.configuration)  # tokens may be refreshed
+                raise translate(self.name, e, secrets=secrets) from e
 
         return self.settings.retrier.run(once, mode, self.deadline)
 

@@ -28,6 +28,7 @@ __all__ = [
     "Transient",
     "UnknownCluster",
     "Unreachable",
+    "scrub",
     "translate",
 ]
 

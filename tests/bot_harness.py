@@ -180,8 +180,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = ""
 
 
 def wait_state(env: Env, request_id: str, wanted: RequestState, timeout: float = 30.0) -> None:
-    wait_for(lambda: state(env, request_id) == wanted, timeout,
-             f"request {request_id} to be {wanted.value} (is {state(env, request_id)})")
+    wait_for(
+        lambda: state(env, request_id) == wanted,
+        timeout,
+        f"request {request_id} to be {wanted.value} (is {state(env, request_id)})",
+    )
 
 
 @contextmanager

@@ -137,7 +137,7 @@ def race() -> Callable[..., list[Any]]:
 # --- simulator fixtures (sim tests) -------------------------------------------------------
 # `sim_world` is the demo world (k8s/sim/worlds/demo.yaml) with a 0.05 s join delay, started
 # fresh for each test and stopped afterwards; `sim_kubeconfig` is its kubeconfig (one context
-# per cluster) and `sim_api(context)` an official-client ApiClient for one of its clusters.
+# per cluster, named after it).
 
 SIM_JOIN_DELAY = 0.05
 
@@ -157,23 +157,6 @@ def sim_world() -> Iterator[Any]:
 def sim_kubeconfig(sim_world: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     path = tmp_path_factory.mktemp("sim") / "kubeconfig"
     return sim_world.write_kubeconfig(path)
-
-
-@pytest.fixture
-def sim_api(sim_kubeconfig: Any) -> Iterator[Callable[[str], Any]]:
-    """`sim_api("member-a")` → a `kubernetes.client.ApiClient` for that cluster of `sim_world`."""
-    from kubernetes import config
-
-    made: list[Any] = []
-
-    def make(context: str) -> Any:
-        api = config.new_client_from_config(config_file=str(sim_kubeconfig), context=context)
-        made.append(api)
-        return api
-
-    yield make
-    for api in made:
-        api.close()
 
 
 # --- simulator fixtures (k8s/access.py, k8s/gather.py) -----------------------------------------

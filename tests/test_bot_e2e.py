@@ -48,7 +48,7 @@ def env(tmp_path: Path, migrated_db_url: str) -> Iterator[Env]:
 
 @pytest.fixture
 def bot(env: Env) -> Iterator[Any]:
-    with in_process(env) as (client, app):
+    with in_process(env) as (client, _app):
         yield client
 
 
@@ -82,12 +82,15 @@ def submit(bot: Any, env: Env, text: str, user: str = ALICE) -> str:
     response = bot.command(text, user=user)
     assert response.status_code == 200
     assert time.monotonic() - started < 3.0, "Slack needs the ack within 3 seconds"
-    return str(wait_for(lambda: (rid := latest_request_id(env)) != before and rid, 10,
-                        "the request row"))
+    return str(
+        wait_for(lambda: (rid := latest_request_id(env)) != before and rid, 10, "the request row")
+    )
 
 
 def ephemeral_texts(env: Env, hook: str) -> str:
-    return " ".join(str(r.get("text", "")) + str(r.get("blocks", "")) for r in env.stub.responses(hook))
+    return " ".join(
+        str(r.get("text", "")) + str(r.get("blocks", "")) for r in env.stub.responses(hook)
+    )
 
 
 def test_happy_path_migrates_member_and_audits_everything(bot: Any, env: Env) -> None:
@@ -113,8 +116,15 @@ def test_happy_path_migrates_member_and_audits_everything(bot: Any, env: Env) ->
     assert any(r["uid"] == meta(ws)["uid"] for r in meta(ns1)["ownerReferences"])
 
     actions = audit_actions(env, rid)
-    for expected in ("request.received", "preflight.passed", "request.approved",
-                     "execution.started", "step.started", "step.finished", "execution.succeeded"):
+    for expected in (
+        "request.received",
+        "preflight.passed",
+        "request.approved",
+        "execution.started",
+        "step.started",
+        "step.finished",
+        "execution.succeeded",
+    ):
         assert expected in actions
     engine = db.make_engine(env.database_url)
     with db.session_factory(engine)() as session:
@@ -210,8 +220,9 @@ def test_usage_error_is_ephemeral_and_stores_nothing(bot: Any, env: Env) -> None
 
 def test_bad_signatures_are_refused_and_change_nothing(bot: Any, env: Env) -> None:
     url = env.stub.response_url("x", channel=CHANNEL, user=ALICE)
-    body = slash_command_body("migrate member-a to host-b keep ns1,ns2", ALICE, CHANNEL,
-                              "T0TEAM", url)
+    body = slash_command_body(
+        "migrate member-a to host-b keep ns1,ns2", ALICE, CHANNEL, "T0TEAM", url
+    )
     good = sign(SECRET, body)
     cases = [
         sign("wrong-secret", body),
@@ -228,8 +239,14 @@ def test_bad_signatures_are_refused_and_change_nothing(bot: Any, env: Env) -> No
 
 def test_failed_step_offers_retry_that_resumes(bot: Any, env: Env) -> None:
     host_b = env.world.clusters["host-b"]
-    host_b.add_fault({"method": "POST", "path": "/clusters$", "status": 403,
-                      "message": "clusters.cluster.kubesphere.io is forbidden"})
+    host_b.add_fault(
+        {
+            "method": "POST",
+            "path": "/clusters$",
+            "status": 403,
+            "message": "clusters.cluster.kubesphere.io is forbidden",
+        }
+    )
     rid = submit(bot, env, "migrate member-a to host-b keep ns1,ns2")
     wait_state(env, rid, S.PENDING)
     bot.press("ksmc_approve", rid, BOB)

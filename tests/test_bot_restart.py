@@ -82,9 +82,7 @@ def test_expiry_fires_after_restart(env: Env, tmp_path: Path) -> None:
         proc.stop()
 
 
-def test_execution_resumes_after_sigkill_without_repeating_writes(
-    env: Env, tmp_path: Path
-) -> None:
+def test_execution_resumes_after_sigkill_without_repeating_writes(env: Env, tmp_path: Path) -> None:
     member = env.world.clusters["member-a"]
     host_b = env.world.clusters["host-b"]
     # slow the join down so the kill lands in the middle of the execution

@@ -95,9 +95,7 @@ def test_leader_killed_mid_execution_another_takes_over(env: Env, tmp_path: Path
         wait_for(lambda: audit_actions(env, rid).count("step.started") >= 5, 30, "the join step")
         killed_at = time.monotonic()
         replicas[leader][0].kill()
-        wait_for(
-            lambda: sum(is_leader(replicas[i][1]) for i in others) == 1, 15, "a new leader"
-        )
+        wait_for(lambda: sum(is_leader(replicas[i][1]) for i in others) == 1, 15, "a new leader")
         takeover = time.monotonic() - killed_at
         wait_state(env, rid, S.SUCCEEDED, timeout=60)
     finally:
