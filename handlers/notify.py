@@ -15,6 +15,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -118,13 +119,11 @@ class SlackNotifier:
             if item is None:
                 continue
             try:
-                kind, payload = item
+                _kind, payload = item
                 if isinstance(payload, RequestSnapshot):
-                    snap = payload
-                    self._spaced(snap.channel_id, lambda: self._write_update(snap))
+                    self._spaced(payload.channel_id, partial(self._write_update, payload))
                 elif isinstance(payload, _Reply):
-                    reply = payload
-                    self._spaced(reply.channel, lambda: self._write_reply(reply))
+                    self._spaced(payload.channel, partial(self._write_reply, payload))
             except Exception:
                 log.exception("writing to Slack failed")
             finally:
