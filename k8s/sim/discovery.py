@@ -31,6 +31,15 @@ def _resource(rt: ResourceType) -> dict[str, Any]:
     return out
 
 
+# Subresources of the core group the simulator serves (services/proxy is the ks-apiserver
+# proxy); no custom resource here defines any, as the Cluster CRD's `subresources: {}` doesn't.
+CORE_SUBRESOURCES = (
+    ("namespaces/status", "Namespace", False, ("get", "patch", "update")),
+    ("namespaces/finalize", "Namespace", False, ("update",)),
+    ("services/proxy", "ServiceProxyOptions", True, ("create", "delete", "get", "patch", "update")),
+)
+
+
 def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     types = registry.in_group_version(group, version)
     if not types:
@@ -39,19 +48,13 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
     if not group and version == "v1":
         resources += [
             {
-                "name": "namespaces/status",
+                "name": name,
                 "singularName": "",
-                "namespaced": False,
-                "kind": "Namespace",
-                "verbs": ["get", "patch", "update"],
-            },
-            {
-                "name": "services/proxy",
-                "singularName": "",
-                "namespaced": True,
-                "kind": "ServiceProxyOptions",
-                "verbs": ["create", "delete", "get", "patch", "update"],
-            },
+                "namespaced": namespaced,
+                "kind": kind,
+                "verbs": list(verbs),
+            }
+            for name, kind, namespaced, verbs in CORE_SUBRESOURCES
         ]
     return {
         "kind": "APIResourceList",
@@ -59,6 +62,13 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": resources,
     }
+
+
+def subresource_verbs(registry: Registry, rt: ResourceType, sub: str) -> tuple[str, ...] | None:
+    """The verbs discovery advertises for `<resource>/<sub>`, or None if it is not served."""
+    if rt.group or registry.lookup("", rt.version, rt.plural) is not rt:
+        return None
+    return next((v for n, _, _, v in CORE_SUBRESOURCES if n == f"{rt.plural}/{sub}"), None)
 
 
 def api_versions() -> dict[str, Any]:

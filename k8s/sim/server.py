@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from k8s.sim import discovery, errors
+from k8s.sim import discovery, errors, protobuf
 from k8s.sim.listing import list_objects, table_for, watch_events
 from k8s.sim.resources import ResourceType
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Obj = dict[str, Any]
 
+_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "POST": "create", "DELETE": "delete"}
 _SERVICE_PROXY = re.compile(
     r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<svc>[^/]+)/proxy(?P<rest>/.*)?$"
 )
@@ -85,6 +86,9 @@ class SimHTTPServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body are separate writes: with Nagle on, each response would wait for the
+    # client's delayed ACK (~40 ms per request on a keep-alive connection)
+    disable_nagle_algorithm = True
     server: SimHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -114,16 +118,18 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        self._pending_log: tuple[str, str, str, str] | None = None
         if path.startswith("/_sim"):
             code, payload = cluster.world.control(cluster, method, path, query, body)
             self._send_json(code, payload)
             return
+        # recorded before the answer is written, so a client that got its answer finds it logged
+        self._pending_log = (method, path, url.query, self.headers.get("Content-Type", ""))
         if not cluster.is_up:
             self.close_connection = True
             return
         if method == "GET" and path == "/openapi/v2":
             self._send_bytes(200, discovery.openapi_v2_protobuf(), discovery.OPENAPI_V2_PB)
-            cluster.log_request(method, path, url.query, "", 200)
             return
         status = 500
         try:
@@ -134,7 +140,10 @@ class Handler(BaseHTTPRequestHandler):
                     self._watch(path, query)
                     return
                 status, payload, extra = self._route(method, path, query, body)
-                self._send_json(status, payload, extra)
+                if isinstance(payload, bytes):  # health checks answer plain text
+                    self._send_bytes(status, payload, "text/plain; charset=utf-8")
+                else:
+                    self._send_json(status, payload, extra)
             except errors.ApiError as e:
                 status = e.code
                 headers = {}
@@ -147,12 +156,18 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            cluster.log_request(
-                method, path, url.query, self.headers.get("Content-Type", ""), status
-            )
+            self._log(status)
+
+    def _log(self, status: int) -> None:
+        pending = getattr(self, "_pending_log", None)
+        if pending is not None:
+            self._pending_log = None
+            method, path, query, ctype = pending
+            self.server.cluster.log_request(method, path, query, ctype, status)
 
     def _send_json(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
+        self._log(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -163,6 +178,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _send_bytes(self, code: int, data: bytes, content_type: str) -> None:
+        self._log(code)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -204,9 +220,13 @@ class Handler(BaseHTTPRequestHandler):
             raise errors.path_not_found()
         name = rest[1] if len(rest) >= 2 else None
         sub = rest[2] if len(rest) == 3 else None
-        if sub not in (None, "status", "finalize"):
-            raise errors.path_not_found()
-        return self._resource(rt, method, namespace, name, query, body)
+        if sub is not None:
+            verbs = discovery.subresource_verbs(reg, rt, sub)
+            if verbs is None:  # not served, e.g. clusters/status: the CRD has no subresources
+                raise errors.path_not_found()
+            if _VERBS.get(method) not in verbs:
+                raise errors.method_not_allowed()
+        return self._resource(rt, method, namespace, name, query, body, sub)
 
     def _fixed_get(self, path: str) -> Any:
         cluster = self.server.cluster
@@ -214,7 +234,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/version":
             return discovery.version_info(cluster.kubernetes_version)
         if path in ("/healthz", "/readyz", "/livez"):
-            return "ok"
+            return b"ok"
         if path == "/api":
             return discovery.api_versions()
         if path == "/apis":
@@ -247,6 +267,7 @@ class Handler(BaseHTTPRequestHandler):
         name: str | None,
         query: dict[str, str],
         body: bytes,
+        sub: str | None = None,
     ) -> tuple[int, Any, dict[str, str]]:
         cluster = self.server.cluster
         store = cluster.store
@@ -259,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "POST":
                     if rt.namespaced and not namespace:
                         raise errors.method_not_allowed()
-                    return 201, store.create(rt, namespace, _json(body), dry_run), {}
+                    return 201, store.create(rt, namespace, self._object(body), dry_run), {}
                 if method == "DELETE":
                     return 200, self._delete_collection(rt, namespace, query, body), {}
                 raise errors.method_not_allowed()
@@ -268,10 +289,11 @@ class Handler(BaseHTTPRequestHandler):
             if method == "GET":
                 return 200, self._maybe_table(rt, store.get(rt, namespace, name)), {}
             if method == "PUT":
-                return 200, store.update(rt, namespace, name, _json(body), dry_run), {}
+                obj = self._object(body)
+                return 200, store.update(rt, namespace, name, obj, dry_run, sub), {}
             if method == "PATCH":
                 ctype = self.headers.get("Content-Type", "")
-                return 200, store.patch(rt, namespace, name, body, ctype, dry_run), {}
+                return 200, store.patch(rt, namespace, name, body, ctype, dry_run, sub), {}
             if method == "DELETE":
                 opts = _json(body) if body.strip() else {}
                 for k in ("propagationPolicy",):
@@ -281,6 +303,16 @@ class Handler(BaseHTTPRequestHandler):
                     opts["orphanDependents"] = query["orphanDependents"] == "true"
                 return 200, store.delete(rt, namespace, name, opts, dry_run), {}
         raise errors.method_not_allowed()
+
+    def _object(self, body: bytes) -> Obj:
+        """A request's object: JSON, or protobuf as kubectl's typed clients send built-in kinds."""
+        if self.headers.get("Content-Type", "").startswith(protobuf.MEDIA_TYPE):
+            try:
+                return protobuf.decode(body)
+            except protobuf.ProtobufError as e:
+                message = f"the body of the request could not be decoded: {e}"
+                raise errors.ApiError(415, "UnsupportedMediaType", message) from e
+        return _json(body)
 
     def _delete_collection(
         self, rt: ResourceType, namespace: str, query: dict[str, str], body: bytes
@@ -324,6 +356,7 @@ class Handler(BaseHTTPRequestHandler):
         as_table = "as=Table" in self.headers.get("Accept", "")
         timeout = float(query.get("timeoutSeconds") or 1800)
         deadline = time.monotonic() + timeout
+        self._log(200)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")

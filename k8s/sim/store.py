@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from k8s.sim import errors, names
-from k8s.sim.resources import NAMESPACES, Registry, ResourceType
+from k8s.sim.resources import NAMESPACES, SECRETS, Registry, ResourceType
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (resource key, namespace or "", name)
+Admit = Callable[[str, ResourceType, Obj, Obj], None]  # (cluster, type, old, new); raises to deny
 
 HISTORY = 50_000
 FOREGROUND = "foregroundDeletion"
@@ -56,6 +57,12 @@ def _without_rv(obj: Obj) -> Obj:
     return out
 
 
+def _default(rt: ResourceType, obj: Obj) -> None:
+    """The API server's defaulting for the built-in kinds that have any here."""
+    if rt is SECRETS and not obj.get("type"):
+        obj["type"] = "Opaque"
+
+
 class ClusterStore:
     """All objects of one cluster. Callers hold `lock` (the world's) around every call."""
 
@@ -65,12 +72,14 @@ class ClusterStore:
         registry: Registry,
         lock: threading.RLock,
         on_event: Callable[[str, Event], None] | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.name = name
         self.registry = registry
         self.lock = lock
         self.cond = threading.Condition(lock)
         self.on_event = on_event
+        self.admit = admit  # validating admission webhooks, consulted on every update
         self.rv = 0
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {t.key: {} for t in registry.types}
         self._uids: dict[str, Key] = {}
@@ -141,6 +150,7 @@ class ClusterStore:
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
             obj["spec"] = {"finalizers": ["kubernetes"]}
             obj["status"] = {"phase": "Active"}
+        _default(rt, obj)
         if dry_run:
             return obj
         self._commit("ADDED", rt, ns, name, obj, None)
@@ -148,7 +158,13 @@ class ClusterStore:
         return copy.deepcopy(obj)
 
     def update(
-        self, rt: ResourceType, namespace: str, name: str, body: Obj, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: Obj,
+        dry_run: bool = False,
+        subresource: str | None = None,
     ) -> Obj:
         ns = namespace if rt.namespaced else ""
         cur = self.peek(rt, ns, name)
@@ -173,7 +189,8 @@ class ClusterStore:
                 f"Precondition failed: UID in precondition: {md['uid']}, "
                 f"UID in object meta: {meta(cur)['uid']}",
             )
-        return self._replace(rt, ns, name, cur, obj, dry_run)
+        self._admit(rt, cur, obj)
+        return self._replace(rt, ns, name, cur, obj, dry_run, subresource)
 
     def patch(
         self,
@@ -183,6 +200,7 @@ class ClusterStore:
         body: bytes,
         content_type: str,
         dry_run: bool = False,
+        subresource: str | None = None,
     ) -> Obj:
         from k8s.sim.patch import PatchError, apply_patch
 
@@ -211,7 +229,8 @@ class ClusterStore:
             )
         md["uid"] = meta(cur)["uid"]
         self._check_type(rt, new)
-        return self._replace(rt, ns, name, cur, new, dry_run)
+        self._admit(rt, cur, new)
+        return self._replace(rt, ns, name, cur, new, dry_run, subresource)
 
     def delete(
         self,
@@ -282,6 +301,10 @@ class ClusterStore:
 
     # ---- internals ---------------------------------------------------------------------------
 
+    def _admit(self, rt: ResourceType, old: Obj, new: Obj) -> None:
+        if self.admit is not None:
+            self.admit(self.name, rt, old, new)
+
     def _check_type(self, rt: ResourceType, obj: Obj) -> None:
         api_version = obj.get("apiVersion") or rt.api_version
         kind = obj.get("kind") or rt.kind
@@ -330,7 +353,14 @@ class ClusterStore:
             raise errors.invalid(rt, name, causes)
 
     def _replace(
-        self, rt: ResourceType, ns: str, name: str, cur: Obj, obj: Obj, dry_run: bool
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        cur: Obj,
+        obj: Obj,
+        dry_run: bool,
+        subresource: str | None = None,
     ) -> Obj:
         md = obj.setdefault("metadata", {})
         old_md = meta(cur)
@@ -357,8 +387,13 @@ class ClusterStore:
                     ],
                 )
         if rt is NAMESPACES:
-            obj["spec"] = cur.get("spec", {})  # spec.finalizers changes only through /finalize
+            # spec.finalizers changes only through /finalize, the phase only through /status
+            if subresource != "finalize":
+                obj["spec"] = cur.get("spec", {})
+            if subresource != "status":
+                obj["status"] = cur.get("status", {})
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        _default(rt, obj)
         if not md.get("finalizers"):
             md.pop("finalizers", None)
         if not md.get("ownerReferences"):

@@ -22,7 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from k8s.sim import errors
-from k8s.sim.resources import BUILTIN, KUBESPHERE_V3, KUBESPHERE_V4, NAMESPACES, NODES, Registry
+from k8s.sim.resources import (
+    BUILTIN,
+    KUBESPHERE_V3,
+    KUBESPHERE_V4,
+    NAMESPACES,
+    NODES,
+    Registry,
+    ResourceType,
+)
 from k8s.sim.server import Fault, SimHTTPServer, serve
 from k8s.sim.store import ClusterStore, Event, meta
 
@@ -83,7 +91,9 @@ class SimCluster:
     _fault_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
-        self.store = ClusterStore(self.name, self.registry, self.world.lock, self.world.notify)
+        self.store = ClusterStore(
+            self.name, self.registry, self.world.lock, self.world.notify, self.world.admit
+        )
 
     @property
     def url(self) -> str:
@@ -171,6 +181,25 @@ class SimCluster:
         return kubesphere.service_proxy(self, namespace, service, rest, method)
 
 
+def _node_status(kubernetes_version: str) -> Obj:
+    """A Ready node's status, with every NodeSystemInfo field the official client requires."""
+    return {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+        "nodeInfo": {
+            "architecture": "amd64",
+            "bootID": str(uuid.uuid4()),
+            "containerRuntimeVersion": "containerd://1.6.21",
+            "kernelVersion": "5.15.0-86-generic",
+            "kubeProxyVersion": kubernetes_version,
+            "kubeletVersion": kubernetes_version,
+            "machineID": uuid.uuid4().hex,
+            "operatingSystem": "linux",
+            "osImage": "Ubuntu 22.04.3 LTS",
+            "systemUUID": str(uuid.uuid4()),
+        },
+    }
+
+
 class World:
     """The clusters of one simulation plus the controller loop that reacts to their changes."""
 
@@ -208,7 +237,7 @@ class World:
                             "name": f"{name}-node-{i + 1}",
                             "labels": {"kubernetes.io/hostname": f"{name}-node-{i + 1}"},
                         },
-                        "status": {"nodeInfo": {"kubeletVersion": kubernetes_version}},
+                        "status": _node_status(kubernetes_version),
                     },
                 )
         return cluster
@@ -301,6 +330,16 @@ class World:
                 except Exception:
                     self.controller_errors.append(traceback.format_exc())
                     log.exception("simulated controller %s failed", type(controller).__name__)
+
+    def admit(self, cluster: str, rt: ResourceType, old: Obj, new: Obj) -> None:
+        """Validating webhooks: a controller with an `admit` method may refuse an update."""
+        target = self.clusters.get(cluster)
+        if target is None:
+            return
+        for controller in self.controllers:
+            check = getattr(controller, "admit", None)
+            if check is not None:
+                check(self, target, rt, old, new)
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until no controller work is queued or due; True if the world went quiet."""

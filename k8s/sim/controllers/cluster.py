@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
-from k8s.sim import kubesphere
+from k8s.sim import errors, kubesphere
 from k8s.sim.controllers.base import (
     FEDERATION_NS,
     MANAGED,
@@ -21,6 +21,7 @@ from k8s.sim.controllers.base import (
     delete_if_present,
     ensure,
     is_host,
+    kubeconfig_server,
     member_of,
     remove_finalizer,
     replace,
@@ -37,6 +38,7 @@ from k8s.sim.resources import (
     SERVICEACCOUNTS,
     WORKSPACES,
     WORKSPACETEMPLATES,
+    ResourceType,
 )
 from k8s.sim.store import meta
 
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 FINALIZER = "finalizer.cluster.kubesphere.io"
 HOST_LABEL = "cluster-role.kubesphere.io/host"
+WEBHOOK = "validating-cluster.kubesphere.io"
 RETRY = 1.0
 
 
@@ -81,6 +84,39 @@ class ClusterController:
             return
         self._join(world, cluster, obj)
 
+    def admit(
+        self,
+        world: World,
+        host: SimCluster,
+        rt: ResourceType,
+        old: dict[str, Any],
+        new: dict[str, Any],
+    ) -> None:
+        """KubeSphere 3.4's validating webhook on Cluster updates: once `status.uid` is set, it
+        dials the member with the new kubeconfig and refuses the update if the member is
+        unreachable or its kube-system UID differs, even one that only drops the finalizer
+        (kubesphere#6154)."""
+        if rt is not CLUSTERS or not is_host(host):
+            return
+        uid = (old.get("status") or {}).get("uid")
+        if not uid or HOST_LABEL in (meta(old).get("labels") or {}):
+            return
+        server = kubeconfig_server(new)
+        if server is None:
+            _deny(f"failed to load cluster config for {meta(new).get('name')}: invalid kubeconfig")
+        member = world.cluster_by_url(server)
+        if member is None or not member.is_up:
+            address = server.split("://", 1)[-1]
+            _deny(
+                f'Get "{server}/api/v1/namespaces/kube-system": dial tcp {address}: '
+                "connect: connection refused"
+            )
+        if member.kube_system_uid != uid:
+            _deny(
+                "this kubeconfig corresponds to a different cluster than the previous one, you "
+                "need to make sure that kubeconfig is not from another cluster"
+            )
+
     def _own_status(self, host: SimCluster, obj: dict[str, object]) -> None:
         new = copy.deepcopy(obj)
         status = new.setdefault("status", {})
@@ -103,14 +139,15 @@ class ClusterController:
         status = new.setdefault("status", {})
         assert isinstance(status, dict)
         if member is None or not member.is_up:
-            set_condition(
-                status,
-                "Ready",
-                False,
-                "Unreachable",
-                'Get "/api/v1/namespaces/kube-system": dial tcp: connect: connection refused',
-            )
-            replace(host, CLUSTERS, obj, new)
+            if not status.get("uid"):  # once joined, the webhook refuses this write anyway
+                set_condition(
+                    status,
+                    "Ready",
+                    False,
+                    "Unreachable",
+                    'Get "/api/v1/namespaces/kube-system": dial tcp: connect: connection refused',
+                )
+                replace(host, CLUSTERS, obj, new)
             world.enqueue(host.name, CLUSTERS.key, "", name, delay=RETRY)
             return
         conflict = self._workspace_conflict(host, member, name)
@@ -222,3 +259,9 @@ class ClusterController:
                 return
         self._join_due.pop((host.name, name), None)
         remove_finalizer(host, CLUSTERS, obj, FINALIZER)
+
+
+def _deny(message: str) -> NoReturn:
+    raise errors.ApiError(
+        403, "Forbidden", f'admission webhook "{WEBHOOK}" denied the request: {message}'
+    )

@@ -1,0 +1,1 @@
+"""Speed and memory measurements of ksmc-bot and its simulator; each module has a main()."""
