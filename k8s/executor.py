@@ -92,7 +92,8 @@ class Executor:
 
     def run(self) -> Outcome:
         states = self.sink.states()
-        if not any(s in (StepState.DONE, StepState.RUNNING) for s in states.values()):
+        # a failed step may have written too: only a plan that never started is re-checked
+        if all(s is StepState.PENDING for s in states.values()):
             try:
                 self.guard()
             except WorldChanged as e:
@@ -111,8 +112,11 @@ class Executor:
         return Outcome(True)
 
     def _run_step(self, index: int, step: Step) -> Outcome | None:
-        impl = implementation(step.kind)
         self.sink.started(index, step)
+        try:
+            impl = implementation(step.kind)
+        except StepError as e:  # e.g. a plan stored by another version of the bot
+            return self._fail(index, step, str(e), "run the migration command again")
 
         def progress(message: str) -> None:
             self.sink.progressed(index, step, message)

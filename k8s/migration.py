@@ -15,10 +15,10 @@ from typing import Any
 import yaml
 
 from k8s.access import ClusterRegistry
-from k8s.executor import Executor, Outcome, ProgressSink
+from k8s.executor import Executor, Outcome, ProgressSink, WorldChanged
 from k8s.gather import gather_all
 from k8s.plan import Plan
-from k8s.preflight import PreflightReport, evaluate
+from k8s.preflight import PreflightReport, Severity, evaluate
 from k8s.spec import MigrationSpec
 from k8s.steps import StepContext
 
@@ -88,7 +88,10 @@ def execute(
 
     def replan() -> Plan | None:
         report = preflight(registry, plan.spec, running_members, settings)
-        return None if report.blocked else report.plan
+        blockers = [r.message for r in report.results if r.severity is Severity.BLOCKER]
+        if blockers:
+            raise WorldChanged([f"preflight now blocks this migration: {m}" for m in blockers])
+        return report.plan
 
     ctx = StepContext(
         api=registry.api,

@@ -107,8 +107,9 @@ class Plan:
             out.append(f"current host: was {self.old_host}, now {other.old_host}")
         if self.moving_workspaces != other.moving_workspaces:
             out.append("the workspaces that move have changed")
-        for key in sorted(set(self.identity) | set(other.identity)):
-            if self.identity.get(key) != other.identity.get(key):
+        # an object in only one plan is already named above (kept/deleted, workspaces, host)
+        for key in sorted(set(self.identity) & set(other.identity)):
+            if self.identity[key] != other.identity[key]:
                 out.append(f"{key} was replaced (uid changed)")
         if not out and [s.to_json() for s in self.steps] != [s.to_json() for s in other.steps]:
             out.append("the steps differ")

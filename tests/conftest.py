@@ -319,31 +319,12 @@ class EngineRig:
 
     # ---- request logs --------------------------------------------------------------------------
 
-    def _quiet_logs(self) -> None:
-        """Wait until no request log grows for a moment: the simulator logs a request after it
-        has sent the answer, so the client can be faster than the log."""
-        import time
-
-        def sizes() -> list[int]:
-            with self.world.lock:
-                return [len(c.requests) for c in self.world.clusters.values()]
-
-        last, deadline = sizes(), time.monotonic() + 2
-        while time.monotonic() < deadline:
-            time.sleep(0.03)
-            now = sizes()
-            if now == last:
-                return
-            last = now
-
     def clear_requests(self) -> None:
-        self._quiet_logs()
         with self.world.lock:
             for cluster in self.world.clusters.values():
                 cluster.requests.clear()
 
     def requests(self) -> list[tuple[str, Any]]:
-        self._quiet_logs()
         with self.world.lock:
             return [(c.name, r) for c in self.world.clusters.values() for r in c.requests]
 

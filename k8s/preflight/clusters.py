@@ -119,16 +119,25 @@ def binding(ctx: Context) -> Iterator[CheckResult]:
         unreachable_hosts = [
             f.name for f in ctx.facts.values() if not f.reachable and f.name != t.name
         ]
-        if m.cluster_name:
-            hint = (
-                f" ({', '.join(unreachable_hosts)} could not be read)" if unreachable_hosts else ""
-            )
+        if unreachable_hosts:
+            # a cluster the bot cannot read may be the host that still holds this member
             yield CheckResult(
                 "current-host",
                 BLOCK,
-                f"{m.name} was joined to a host as {m.cluster_name!r}, but no reachable host has a "
-                f"Cluster object for it{hint}",
-                "add the current host to the bot's kubeconfig, or unbind the member from it first",
+                f"no reachable host has a Cluster object for {m.name}, and "
+                f"{', '.join(unreachable_hosts)} could not be read: it may still be bound there",
+                f"bring {', '.join(unreachable_hosts)} back (unbinding from a host that is down "
+                "fails), or remove it from the bot's kubeconfig if it is gone for good",
+            )
+        elif m.cluster_name:
+            # KubeSphere 3.x leaves multicluster.clusterName behind after an unbind
+            yield CheckResult(
+                "current-host",
+                WARN,
+                f"{m.name} was joined to a host before (as {m.cluster_name!r}) but no host in "
+                f"the bot's kubeconfig claims it now; it will only be joined to {t.name}",
+                "if another host outside the bot's kubeconfig still lists it, unbind it there "
+                "first",
             )
         else:
             yield CheckResult(

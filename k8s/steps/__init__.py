@@ -7,13 +7,15 @@ bounded and ends in a clear error naming what did not happen.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, TypeVar
 
 from k8s.access import ClusterApi
+from k8s.errors import AlreadyExists
 from k8s.plan import Plan, Step
 
 T = TypeVar("T")
@@ -52,10 +54,13 @@ class StepContext:
         """Poll `done` until it holds; raise StepError naming `what` after the timeout."""
         limit = self.wait_timeout if timeout is None else timeout
         deadline = self.clock() + limit
+        # controllers usually react within milliseconds: look again soon, then back off
+        pause = min(self.poll_interval, 0.02)
         while not done():
             if self.clock() >= deadline:
                 raise StepError(f"timed out after {limit:.0f}s waiting for {what}")
-            self.sleep(self.poll_interval)
+            self.sleep(pause)
+            pause = min(pause * 2, self.poll_interval)
 
     def each(self, items: Iterable[T], action: Callable[[T], object], noun: str) -> int:
         """Run `action` on items with bounded concurrency, reporting progress; returns a count."""
@@ -69,6 +74,17 @@ class StepContext:
                 if done == len(todo) or done % 50 == 0:
                     self.progress(f"{done}/{len(todo)} {noun}")
         return done
+
+
+@contextlib.contextmanager
+def created_by_us() -> Iterator[None]:
+    """Around an idempotent create: an AlreadyExists on a retry means the earlier attempt was
+    applied and only its answer was lost, so the object is ours; the step's wait checks it."""
+    try:
+        yield
+    except AlreadyExists as e:
+        if not e.after_retry:
+            raise
 
 
 class StepImpl:
@@ -94,7 +110,7 @@ def register(cls: type[StepImpl]) -> type[StepImpl]:
 
 
 def implementation(kind: str) -> StepImpl:
-    if not _REGISTRY:
+    if kind not in _REGISTRY:  # not "if empty": another module may have registered first
         from k8s.steps import clusters, namespaces, workspaces  # noqa: F401 - registers steps
     try:
         return _REGISTRY[kind]

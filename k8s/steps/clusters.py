@@ -13,7 +13,7 @@ import yaml
 from k8s.access import CLUSTER_CONFIGURATIONS, CLUSTERS, WORKSPACES, ClusterApi
 from k8s.errors import NotFound
 from k8s.plan import Step
-from k8s.steps import StepContext, StepError, StepImpl, register
+from k8s.steps import StepContext, StepError, StepImpl, created_by_us, register
 from k8s.steps.namespaces import WORKSPACE_LABEL, namespaces_by_name
 
 Obj = dict[str, Any]
@@ -135,20 +135,24 @@ class JoinCluster(StepImpl):
             raise StepError(f"{step.cluster} already has a Cluster {member} for another cluster")
         if obj is None:
             kubeconfig = base64.b64encode(ctx.member_kubeconfig(member)).decode()
-            api.create_custom(
-                CLUSTERS,
-                {
-                    "apiVersion": CLUSTERS.api_version,
-                    "kind": "Cluster",
-                    "metadata": {"name": member, "labels": dict(step.params.get("labels") or {})},
-                    "spec": {
-                        "joinFederation": True,
-                        "provider": "kubesphere",
-                        "connection": {"type": "direct", "kubeconfig": kubeconfig},
+            with created_by_us():
+                api.create_custom(
+                    CLUSTERS,
+                    {
+                        "apiVersion": CLUSTERS.api_version,
+                        "kind": "Cluster",
+                        "metadata": {
+                            "name": member,
+                            "labels": dict(step.params.get("labels") or {}),
+                        },
+                        "spec": {
+                            "joinFederation": True,
+                            "provider": "kubesphere",
+                            "connection": {"type": "direct", "kubeconfig": kubeconfig},
+                        },
                     },
-                },
-                idempotent=True,
-            )
+                    idempotent=True,
+                )
             del kubeconfig
 
         def joined() -> bool:
@@ -198,6 +202,7 @@ class Verify(StepImpl):
         }
         api = ctx.api(member)
         found = namespaces_by_name(api, list(step.params.get("keep") or []))
+        uids: dict[str, str | None] = {}  # workspace → uid, read once each
         for name in step.params.get("keep") or []:
             if name not in found:
                 problems.append(f"kept namespace {name} is missing on {member}")
@@ -209,9 +214,13 @@ class Verify(StepImpl):
             if labels.get(WORKSPACE_LABEL) != ws:
                 problems.append(f"namespace {name} is not labelled for workspace {ws}")
                 continue
-            try:
-                uid = api.get_custom(WORKSPACES, ws)["metadata"]["uid"]
-            except NotFound:
+            if ws not in uids:
+                try:
+                    uids[ws] = str(api.get_custom(WORKSPACES, ws)["metadata"]["uid"])
+                except NotFound:
+                    uids[ws] = None
+            uid = uids[ws]
+            if uid is None:
                 problems.append(f"workspace {ws} is missing on {member}")
                 continue
             refs = found[name]["metadata"].get("ownerReferences") or []

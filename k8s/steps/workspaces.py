@@ -13,7 +13,7 @@ from typing import Any
 from k8s.access import WORKSPACE_TEMPLATES, WORKSPACES, ClusterApi
 from k8s.errors import NotFound
 from k8s.plan import Step
-from k8s.steps import StepContext, StepError, StepImpl, register
+from k8s.steps import StepContext, StepError, StepImpl, created_by_us, register
 from k8s.steps.namespaces import WORKSPACE_LABEL, is_workspace_ref
 
 Obj = dict[str, Any]
@@ -187,19 +187,21 @@ class EnsureWorkspace(StepImpl):
         name, member = str(step.params["workspace"]), str(step.params["member"])
         tmpl = _get(api, WORKSPACE_TEMPLATES, name)
         if tmpl is None:
-            api.create_custom(
-                WORKSPACE_TEMPLATES,
-                {
-                    "apiVersion": WORKSPACE_TEMPLATES.api_version,
-                    "kind": "WorkspaceTemplate",
-                    "metadata": {"name": name},
-                    "spec": {
-                        "template": {"spec": {"manager": step.params.get("manager") or "admin"}},
-                        "placement": {"clusters": [{"name": member}]},
+            manager = step.params.get("manager") or "admin"
+            with created_by_us():
+                api.create_custom(
+                    WORKSPACE_TEMPLATES,
+                    {
+                        "apiVersion": WORKSPACE_TEMPLATES.api_version,
+                        "kind": "WorkspaceTemplate",
+                        "metadata": {"name": name},
+                        "spec": {
+                            "template": {"spec": {"manager": manager}},
+                            "placement": {"clusters": [{"name": member}]},
+                        },
                     },
-                },
-                idempotent=True,
-            )
+                    idempotent=True,
+                )
             what = f"created workspace {name} on {step.cluster}"
         else:
             placement = _placement(tmpl) or []
