@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
 	@touch $(STAMP)
 
-run: $(STAMP) ## try the bot on the built-in simulated KubeSphere world
-	$(BIN)/ksmc-bot sim --world demo --kubeconfig-out .tmp/kubeconfig
+run: $(STAMP) ## the whole bot in a terminal on the simulated fleet (no terminal: the demo script)
+	$(BIN)/ksmc-bot console
 
 sim: $(STAMP) ## start the simulated clusters only (demo world)
 	$(BIN)/ksmc-bot sim --world demo --kubeconfig-out .tmp/kubeconfig

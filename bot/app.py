@@ -6,11 +6,15 @@ here and nowhere else, so tests and the console can wire them differently.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -18,11 +22,12 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import db
+from bot import db, logfilter
 from bot.context import BotContext
 from bot.leader import Leadership
 from bot.metrics import METRICS
@@ -33,8 +38,16 @@ from bot.service import Policy, RequestService
 from bot.settings import Settings
 from k8s import migration
 from k8s.access import ClusterRegistry
+from k8s.executor import Outcome, ProgressSink, StepState
+from k8s.plan import Step
+from k8s.preflight import PreflightReport
 
 log = logging.getLogger("ksmc.app")
+
+#: The largest Slack request body the endpoint reads. Slack's payloads are a few kilobytes (a
+#: block_actions payload carries the whole message, at most ~50 blocks): anything bigger is
+#: refused before it is buffered, signature-checked or parsed.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -100,7 +113,7 @@ def build(
     identity: Identity | None = None,
     notifier: Notifier | None = None,
 ) -> Bot:
-    from handlers import actions, commands
+    from handlers import actions, commands, home
     from handlers.identity import SlackIdentity
     from handlers.notify import SlackNotifier
 
@@ -120,6 +133,7 @@ def build(
         poll_interval=settings.poll_interval,
     )
     scheduler = PersistentScheduler(engine)
+    scrub = credential_scrubber(settings)
     leader_flag: dict[str, Leadership] = {}
     chosen_registry = registry
     service = RequestService(
@@ -133,8 +147,8 @@ def build(
         identity or SlackIdentity(client),
         slack_notifier,
         LeaderScheduler(scheduler, lambda: _is_leader(leader_flag)),
-        preflight=lambda spec, busy: migration.preflight(
-            chosen_registry, spec, busy, engine_settings
+        preflight=lambda spec, busy: _scrubbed_report(
+            migration.preflight(chosen_registry, spec, busy, engine_settings), scrub
         ),
     )
     if isinstance(slack_notifier, SlackNotifier):
@@ -144,18 +158,23 @@ def build(
         service,
         sessions,
         slack_notifier,
-        execute=lambda plan, sink, busy: migration.execute(
-            chosen_registry,
-            plan,
-            sink,
-            member_kubeconfig,
-            running_members=busy,
-            settings=engine_settings,
+        execute=lambda plan, sink, busy: _scrubbed_outcome(
+            _contained(
+                lambda: migration.execute(
+                    chosen_registry,
+                    plan,
+                    ScrubbingSink(sink, scrub),
+                    member_kubeconfig,
+                    running_members=busy,
+                    settings=engine_settings,
+                )
+            ),
+            scrub,
         ),
     )
     scheduler.bind(service, runner)
     ctx = BotContext(
-        service, runner, sessions, registry.names, registry, settings.gather_timeout
+        service, runner, sessions, registry.names, registry, settings.gather_timeout, scrub=scrub
     )
     app = App(
         client=client,
@@ -171,9 +190,80 @@ def build(
 
     commands.register(app, ctx)
     actions.register(app, ctx)
+    home.register(app, ctx)
     bot = Bot(settings, engine, ctx, app, client, scheduler, registry, notifier=slack_notifier)
     bot.leader_flag = leader_flag
     return bot
+
+
+def credential_scrubber(settings: Settings) -> Callable[[str], str]:
+    """A function that removes every credential the bot holds from a text: the kubeconfig's
+    tokens and keys (of all clusters, since one cluster's error can echo what the bot sent it
+    about another, also base64-encoded as in a Cluster object) and the Slack secrets, plus the
+    values of secret-named fields (see `bot.logfilter`). The k8s layer already scrubs a
+    cluster's own credentials from that cluster's errors; this is the bot-wide second line."""
+    secrets = logfilter.kubeconfig_secrets(settings.kubeconfig)
+    secrets += [
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_signing_secret.get_secret_value(),
+    ]
+    return logfilter.SafeLogFilter(secrets).clean
+
+
+class ScrubbingSink:
+    """The executor's progress sink with credentials removed from every text it records."""
+
+    def __init__(self, inner: ProgressSink, scrub: Callable[[str], str]) -> None:
+        self.inner = inner
+        self.scrub = scrub
+
+    def states(self) -> dict[int, StepState]:
+        return self.inner.states()
+
+    def started(self, index: int, step: Step) -> None:
+        self.inner.started(index, step)
+
+    def progressed(self, index: int, step: Step, message: str) -> None:
+        self.inner.progressed(index, step, self.scrub(message))
+
+    def finished(self, index: int, step: Step, message: str) -> None:
+        self.inner.finished(index, step, self.scrub(message))
+
+    def failed(self, index: int, step: Step, message: str, hint: str) -> None:
+        self.inner.failed(index, step, self.scrub(message), self.scrub(hint))
+
+
+def _scrubbed_outcome(outcome: Outcome, scrub: Callable[[str], str]) -> Outcome:
+    return replace(outcome, message=scrub(outcome.message), hint=scrub(outcome.hint))
+
+
+def _scrubbed_report(report: PreflightReport, scrub: Callable[[str], str]) -> PreflightReport:
+    return replace(
+        report,
+        results=tuple(
+            replace(r, message=scrub(r.message), remedy=scrub(r.remedy)) for r in report.results
+        ),
+        cluster_errors={k: scrub(v) for k, v in report.cluster_errors.items()},
+    )
+
+
+class EngineCrashed(Exception):
+    """The engine raised something it should not have. Its text is only the original type's
+    name: an unexpected exception's message can hold anything (a kubeconfig line, a token, a
+    jwtSecret quoted by a YAML parser), and this text is stored and shown in Slack."""
+
+
+_T = TypeVar("_T")
+
+
+def _contained(work: Callable[[], _T]) -> _T:
+    """Run engine work; an unexpected exception is logged (through the filtered log handlers)
+    and replaced by an `EngineCrashed` that names only its type."""
+    try:
+        return work()
+    except Exception as e:
+        log.exception("the migration engine crashed")
+        raise EngineCrashed(f"{type(e).__name__}; the bot's log has the details") from None
 
 
 def _is_leader(flag: dict[str, Leadership]) -> bool:
@@ -190,13 +280,82 @@ def _member_kubeconfig(settings: Settings) -> Callable[[str], bytes]:
     return read
 
 
-def http_app(bot: Bot) -> Starlette:
-    from slack_bolt.adapter.starlette import SlackRequestHandler
+#: Slack's replay window: a signature older (or newer) than this is refused.
+MAX_CLOCK_SKEW_SECONDS = 5 * 60
 
-    handler = SlackRequestHandler(bot.slack)
+
+def signed_by_slack(secret: bytes, body: bytes, timestamp: str, signature: str) -> bool:
+    """Slack's v0 signature over the raw bytes (whatever their encoding), compared in constant
+    time, with a timestamp inside the 5-minute replay window (docs/slack.md §5)."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16):
+        return False
+    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+        return False
+    base = b"v0:" + timestamp.encode("ascii") + b":" + body
+    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
+
+
+def _well_formed(content_type: str, body: bytes) -> bool:
+    """Whether a (signed) body is something Bolt can parse without crashing: UTF-8, and any JSON
+    in it (a JSON body or the `payload` form field) an object whose known parts have the right
+    types. A malformed body is answered 400 here instead of a 500 from deep inside Bolt."""
+    from urllib.parse import parse_qs
+
+    try:
+        text = body.decode("utf-8")
+        if content_type.startswith("application/json"):
+            payload: Any = json.loads(text)
+        else:
+            form = parse_qs(text, keep_blank_values=True)
+            if "payload" not in form:
+                return all(len(v) == 1 for v in form.values())
+            if len(form["payload"]) != 1:
+                return False
+            payload = json.loads(form["payload"][0])
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(payload, dict):
+        return False
+    for key in ("user", "team", "channel", "container", "enterprise", "message", "view"):
+        if payload.get(key) is not None and not isinstance(payload[key], dict):
+            return False
+    actions = payload.get("actions")
+    return actions is None or (
+        isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
+    )
+
+
+def http_app(bot: Bot) -> Starlette:
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+    secret = bot.settings.slack_signing_secret.get_secret_value().encode("utf-8")
 
     async def events(request: HttpRequest) -> Response:
-        response: Response = await handler.handle(request)
+        """Slack's requests: bounded in size, signature-checked over the raw bytes and checked to
+        be parseable before Bolt sees them, then dispatched off the event loop (Bolt's dispatch
+        blocks until the listener acks, which must not hold up other requests' acks)."""
+        declared = request.headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            return JSONResponse({"error": "request body too large"}, 413)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return JSONResponse({"error": "request body too large"}, 413)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not signed_by_slack(secret, body, timestamp, signature):
+            return JSONResponse({"error": "invalid request"}, 401)
+        if not _well_formed(request.headers.get("content-type", ""), body):
+            log.warning("refused a signed but malformed Slack request (%d bytes)", len(body))
+            return JSONResponse({"error": "malformed request"}, 400)
+        bolt_request = to_bolt_request(request, body)
+        bolt_response = await run_in_threadpool(bot.slack.dispatch, bolt_request)
+        response: Response = to_starlette_response(bolt_response)
         return response
 
     async def healthz(_request: HttpRequest) -> Response:
@@ -242,6 +401,7 @@ def serve(bot: Bot, stop: threading.Event | None = None) -> None:
         port=bot.settings.port,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's records go to the process's (filtered) handlers
     )
     server = uvicorn.Server(config)
     if stop is not None:

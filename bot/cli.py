@@ -12,7 +12,7 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot import app, settings
+    from bot import app, logfilter, settings
 
     try:
         config = settings.load()
@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logfilter.install_for(config)  # one record, one line; the bot's secrets never logged
     bot = app.build(config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     aud.add_argument("--since", default=None, help="ISO time, e.g. 2026-11-01T00:00+00:00")
     aud.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     aud.set_defaults(func=_audit)
+
+    from bot import console
+
+    console.add_parser(sub)
 
     from k8s.sim import cli as sim_cli
 

@@ -14,6 +14,10 @@ from bot.service import RequestService
 from k8s.access import ClusterRegistry
 
 
+def unchanged(text: str) -> str:
+    return text
+
+
 @dataclass
 class BotContext:
     service: RequestService
@@ -25,6 +29,9 @@ class BotContext:
     pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="ksmc-bg")
     )
+    #: Removes every credential the bot holds from text read from a cluster (an error message
+    #: can echo what the bot sent it), before a query shows it.
+    scrub: Callable[[str], str] = unchanged
 
     def background(self, work: Callable[[], None]) -> None:
         """Run slow work (preflight, queries) after Slack's 3-second ack, off the listener."""

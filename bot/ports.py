@@ -22,9 +22,13 @@ class UserInfo:
 
 
 class Identity(Protocol):
-    def user(self, user_id: str) -> UserInfo | None: ...
+    """Who a Slack user is. Answers may come from a short cache; `fresh=True` asks Slack now,
+    which the service does before any decision that grants authority (a cached answer may only
+    ever refuse)."""
 
-    def group_members(self, group_id: str) -> frozenset[str]: ...
+    def user(self, user_id: str, *, fresh: bool = False) -> UserInfo | None: ...
+
+    def group_members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]: ...
 
 
 class Notifier(Protocol):

@@ -21,7 +21,7 @@ from bot import audit, store
 from bot.audit import SYSTEM, Actor
 from bot.db import AuditEvent, Request, utcnow
 from bot.metrics import METRICS
-from bot.ports import Identity, Notifier, Scheduler
+from bot.ports import Identity, Notifier, Scheduler, UserInfo
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState
 from k8s.preflight import PreflightReport
@@ -30,6 +30,7 @@ from k8s.spec import MigrationSpec
 log = logging.getLogger("ksmc.service")
 S = RequestState
 ACTIVE = (S.RECEIVED, S.PREFLIGHTING, S.PENDING, S.APPROVED, S.SCHEDULED, S.RUNNING)
+STALE_PREFLIGHT = timedelta(minutes=2)  # far beyond a preflight's bounded reads
 LOCKING = (S.APPROVED, S.SCHEDULED, S.RUNNING, S.FAILED)  # states that hold the member
 
 
@@ -170,6 +171,17 @@ class RequestService:
                 command=text,
             )
             return Answer(False, "You are not allowed to request migrations (KSMC_REQUESTERS).")
+        person = self.identity.user(user.id)
+        if person is None or person.deleted or person.is_bot or person.is_guest:
+            self.audit(
+                "request.refused",
+                user,
+                team,
+                channel,
+                reason="bots, guests and deactivated users cannot request migrations",
+                command=text,
+            )
+            return Answer(False, "Bots, guests and deactivated users cannot request migrations.")
         now = self.clock()
         with self._tx() as session:
             row = store.create_request(
@@ -218,7 +230,9 @@ class RequestService:
                     actor=SYSTEM,
                     action="preflight.crashed",
                     details={"error": type(e).__name__},
-                    error=f"preflight failed: {type(e).__name__}: {e}",
+                    # Only the type: an unexpected exception's text can hold anything (a
+                    # kubeconfig, a token); the traceback goes to the (filtered) log.
+                    error=f"preflight crashed ({type(e).__name__}); the bot's log has details",
                 )
             self._notify(request_id)
             return
@@ -253,10 +267,30 @@ class RequestService:
 
     # ---- approving -------------------------------------------------------------------------
 
-    def _in(self, user_id: str, allowed: tuple[str, ...]) -> bool:
+    def _in(self, user_id: str, allowed: tuple[str, ...], *, confirm: bool = False) -> bool:
+        """Whether `user_id` is listed in `allowed` or is in one of its user groups. With
+        `confirm`, a membership the cache says yes to is read again from Slack: decisions that
+        grant authority never rest on a cached answer (a cached "no" may refuse)."""
         if user_id in allowed:
             return True
-        return any(user_id in self.identity.group_members(g) for g in allowed if g.startswith("S"))
+        for group in (g for g in allowed if g.startswith("S")):
+            if user_id in self.identity.group_members(group) and (
+                not confirm or user_id in self.identity.group_members(group, fresh=True)
+            ):
+                return True
+        return False
+
+    def _eligible(self, user_id: str, cached: UserInfo | None) -> UserInfo | None:
+        """The user as Slack describes them now, if they may decide: not a bot, a guest or a
+        deactivated account. A cached answer may refuse; an allowing one is confirmed."""
+
+        def fit(person: UserInfo | None) -> bool:
+            return person is not None and not (person.deleted or person.is_bot or person.is_guest)
+
+        if not fit(cached):
+            return None
+        now = self.identity.user(user_id, fresh=True)
+        return now if fit(now) else None
 
     def approve(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
         person = self.identity.user(user_id)
@@ -279,9 +313,10 @@ class RequestService:
             return refuse("no such request in this workspace")
         if user_id == snap.requester_id:
             return refuse("you cannot approve your own request; a second person must")
-        if not self._in(user_id, self.policy.approvers):
+        if not self._in(user_id, self.policy.approvers, confirm=True):
             return refuse("you are not one of the approvers (KSMC_APPROVERS)")
-        if person is None or person.deleted or person.is_bot or person.is_guest:
+        person = self._eligible(user_id, person)
+        if person is None:
             return refuse("bots, guests and deactivated users cannot approve")
         if snap.state is not S.PENDING:
             return refuse(f"the request is {snap.state.value}, not pending")
@@ -370,7 +405,10 @@ class RequestService:
         if snap is None or snap.team_id != team:
             self.audit(f"{verb}.refused", actor, team, channel, reason="no such request")
             return Answer(False, f"There is no request {request_id[:32]} in this workspace.")
-        if user_id != snap.requester_id and not self._in(user_id, self.policy.approvers):
+        if user_id != snap.requester_id and not (
+            self._in(user_id, self.policy.approvers, confirm=True)
+            and self._eligible(user_id, person) is not None
+        ):
             self.audit(
                 f"{verb}.refused",
                 actor,
@@ -501,11 +539,8 @@ class RequestService:
             self.audit(f"{verb}.refused", actor, team, channel, reason="no such request")
             return Answer(False, "No such request in this workspace.")
         if (
-            not self._in(user_id, self.policy.approvers)
-            or person is None
-            or person.is_bot
-            or person.deleted
-            or person.is_guest
+            not self._in(user_id, self.policy.approvers, confirm=True)
+            or self._eligible(user_id, person) is None
         ):
             self.audit(
                 f"{verb}.refused", actor, team, channel, request_id, reason="not an approver"
@@ -548,16 +583,22 @@ class RequestService:
 
     # ---- after a restart -------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """Finish what a crash interrupted, then make every unfinished message current."""
+    def recover(self, stale: timedelta = STALE_PREFLIGHT) -> None:
+        """Finish what a crash interrupted, then make every unfinished message current.
+
+        A preflight counts as interrupted only when it has not moved for `stale`: another
+        replica (or this one, just started) may be running it right now.
+        """
         with self.sessions() as session:
             rows = session.execute(
-                select(Request.id, Request.state, Request.expires_at, Request.created_at).where(
+                select(Request.id, Request.state, Request.expires_at, Request.updated_at).where(
                     Request.state.in_(ACTIVE)
                 )
             ).all()
         now = self.clock()
-        for request_id, state, expires_at, _created_at in rows:
+        for request_id, state, expires_at, updated_at in rows:
+            if state in (S.RECEIVED, S.PREFLIGHTING) and updated_at > now - stale:
+                continue
             if state is S.RECEIVED:
                 self.run_preflight(request_id)
                 continue
@@ -631,3 +672,16 @@ class RequestService:
                     self.scheduler.expire_at(request_id, expires_at)
                 if request_id not in reminded and not self.scheduler.has("remind", request_id):
                     self.scheduler.remind_at(request_id, max(now, expires_at - self.policy.ttl / 2))
+        # a replica that died during a preflight leaves its request behind: pick it up
+        with self.sessions() as session:
+            stale = session.execute(
+                select(Request.id, Request.state).where(
+                    Request.state.in_((S.RECEIVED, S.PREFLIGHTING)),
+                    Request.updated_at < now - STALE_PREFLIGHT,
+                )
+            ).all()
+        for request_id, stale_state in stale:
+            if stale_state is S.RECEIVED:
+                self.run_preflight(request_id)
+            else:
+                self._repeat_preflight(request_id)

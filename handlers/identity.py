@@ -1,7 +1,9 @@
 """Who a Slack user is, from `users.info` and `usergroups.users.list`, cached briefly.
 
-Approval checks ask at the moment of the press; the short cache keeps a burst of presses from
-hitting Slack's rate limits while still noticing a user removed from a group within a minute.
+The short cache keeps a burst of presses from hitting Slack's rate limits. It may only ever
+refuse: before a decision grants authority (approve, reject, cancel or retry as an approver) the
+service confirms a cached "yes" with `fresh=True`, so a user removed from an approvers group or
+deactivated a second ago cannot approve. A user just added to a group may wait out the cache.
 """
 
 from __future__ import annotations
@@ -30,10 +32,10 @@ class SlackIdentity:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
 
-    def user(self, user_id: str) -> UserInfo | None:
+    def user(self, user_id: str, *, fresh: bool = False) -> UserInfo | None:
         with self._lock:
             hit = self._users.get(user_id)
-        if hit is not None and self.clock() - hit[0] < self.ttl:
+        if not fresh and hit is not None and self.clock() - hit[0] < self.ttl:
             return hit[1]
         try:
             data = self.client.users_info(user=user_id).get("user") or {}
@@ -54,10 +56,10 @@ class SlackIdentity:
             self._users[user_id] = (self.clock(), info)
         return info
 
-    def group_members(self, group_id: str) -> frozenset[str]:
+    def group_members(self, group_id: str, *, fresh: bool = False) -> frozenset[str]:
         with self._lock:
             hit = self._groups.get(group_id)
-        if hit is not None and self.clock() - hit[0] < self.ttl:
+        if not fresh and hit is not None and self.clock() - hit[0] < self.ttl:
             return hit[1]
         try:
             users = self.client.usergroups_users_list(usergroup=group_id).get("users") or []

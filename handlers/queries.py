@@ -1,48 +1,179 @@
-"""Answers to questions asked in chat (help, history, show); fleet queries build on the engine.
+"""Answers to the questions asked in chat: the fleet (`clusters`, `status`, `workspaces`,
+`projects`, `components`), the requests (`history`, `show`) and `help`.
 
-Answers go back through the command's response_url, ephemeral unless the asker said `public`.
+They run in the background after the slash command's ack, and always answer through the
+command's response_url (Bolt's `respond`): ephemeral to the asker unless the command ended in
+`public`. Clusters are read concurrently and each within `ctx.gather_timeout`, so a slow or dead
+cluster is shown as unreachable instead of holding up the answer. What the answers compute lives
+in `handlers.fleet`, what they look like in `handlers.render_queries`.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import Respond
 
 from bot.context import BotContext
-from handlers import grammar, render
-from handlers.grammar import Command, HelpCommand, HistoryCommand, ShowCommand
+from bot.snapshot import RequestSnapshot
+from handlers import fleet, render_queries
+from handlers.blocks import Rendered
+from handlers.grammar import (
+    ClustersCommand,
+    Command,
+    ComponentsCommand,
+    HelpCommand,
+    HistoryCommand,
+    ProjectsCommand,
+    ShowCommand,
+    StatusCommand,
+    WorkspacesCommand,
+)
+from handlers.render import render_refusal
+from k8s.facts import ClusterFacts
+from k8s.gather import gather_all
 
+log = logging.getLogger("ksmc.queries")
 
-def _kind(public: bool) -> str:
-    return "in_channel" if public else "ephemeral"
+#: How far back `history` and the in-flight view look (the service lists newest first).
+RECENT = 500
+#: States in which a request holds its member (the service's LOCKING).
+LOCKING_STATES = frozenset({"approved", "scheduled", "running", "failed"})
 
 
 def answer(ctx: BotContext, cmd: Command, body: dict[str, Any], respond: Respond) -> None:
+    """Answer one question through `respond`; never raises (a crash is answered, and logged)."""
+    team = str(body.get("team_id", ""))
     public = bool(getattr(cmd, "public", False))
+    now = datetime.now(UTC)
+    try:
+        messages, shareable = _answer(ctx, cmd, team, now)
+    except Exception as e:
+        log.exception("answering %s failed", type(cmd).__name__)
+        messages = [render_refusal(f"that question could not be answered ({type(e).__name__})")]
+        shareable = False
+    kind = "in_channel" if public and shareable else "ephemeral"
+    for shown in messages:
+        respond(text=shown.text, blocks=shown.blocks, response_type=kind)
+
+
+def _answer(ctx: BotContext, cmd: Command, team: str, now: datetime) -> tuple[list[Rendered], bool]:
+    """The messages answering `cmd`, and whether they may go to the channel."""
     if isinstance(cmd, HelpCommand):
-        text = grammar.usage(cmd.topic) if cmd.topic else grammar.usage(None)
-        respond(text=f"```{render.escape_mrkdwn(text)}```", response_type=_kind(public))
-        return
+        return [render_queries.render_help(cmd.topic)], True
     if isinstance(cmd, HistoryCommand):
-        snaps = ctx.service.recent(cmd.limit)
-        lines = [
-            f"`{s.id}` {s.state.value} {render.escape_mrkdwn(s.member)} → "
-            f"{render.escape_mrkdwn(s.target_host)} by <@{s.requester_id}> "
-            f"({s.created_at:%Y-%m-%d %H:%M}Z)"
-            for s in snaps
-        ]
-        respond(text="\n".join(lines) or "No requests yet.", response_type=_kind(public))
-        return
+        snaps = [s for s in ctx.service.recent(RECENT) if s.team_id == team][: cmd.limit]
+        return [render_queries.render_history(snaps, cmd.limit)], True
     if isinstance(cmd, ShowCommand):
         snap = ctx.service.snapshot(cmd.request_id)
-        team = str(body.get("team_id", ""))
         if snap is None or snap.team_id != team:
-            respond(text=f"There is no request {cmd.request_id}.", response_type="ephemeral")
-            return
-        from datetime import UTC, datetime
+            return [render_queries.render_unknown_request(cmd.request_id)], False
+        return render_queries.render_show(snap, now), True
+    if isinstance(cmd, ProjectsCommand):
+        facts = gather(ctx, [cmd.cluster])[cmd.cluster]
+        rows = fleet.projects(facts, cmd.workspace)
+        return [render_queries.render_projects(facts, rows, cmd.workspace, now)], True
+    if isinstance(cmd, ComponentsCommand):
+        return [_components(ctx, cmd, now)], True
+    if isinstance(cmd, ClustersCommand | StatusCommand | WorkspacesCommand):
+        view = fleet_view(ctx, team)
+        if isinstance(cmd, ClustersCommand):
+            return [render_queries.render_clusters(view, now)], True
+        if isinstance(cmd, WorkspacesCommand):
+            spaces = fleet.workspaces(view, cmd.cluster)
+            return [render_queries.render_workspaces(view, spaces, cmd.cluster, now)], True
+        if cmd.cluster is None:
+            return [render_queries.render_fleet_status(view, now)], True
+        lock = locks(ctx, team).get(cmd.cluster)
+        return [render_queries.render_cluster_status(view, cmd.cluster, lock, now)], True
+    return [render_refusal(f"{type(cmd).__name__} is not a question")], False
 
-        shown = render.render_request(snap, datetime.now(UTC))
-        respond(text=shown.text, blocks=shown.blocks, response_type=_kind(public))
-        return
-    respond(text="That question is not answered yet in this version.", response_type="ephemeral")
+
+def _components(ctx: BotContext, cmd: ComponentsCommand, now: datetime) -> Rendered:
+    names = [cmd.cluster] if cmd.other is None else [cmd.cluster, cmd.other]
+    facts = gather(ctx, names)
+    left = facts[cmd.cluster]
+    right = facts[cmd.other] if cmd.other is not None else None
+    if right is None:
+        return render_queries.render_components(left, None, [], False, now)
+    # a member against a host: the App Store is needed on the host only, so it is not compared
+    member_vs_host = left.is_host != right.is_host and left.reachable and right.reachable
+    diff = fleet.component_diff(left, right, member_vs_host=member_vs_host)
+    return render_queries.render_components(left, right, diff, member_vs_host, now)
+
+
+# ---- what the answers are computed from -----------------------------------------------------
+
+
+def gather(ctx: BotContext, names: Iterable[str]) -> dict[str, ClusterFacts]:
+    """Facts of `names`, each cluster within `ctx.gather_timeout` (unreachable otherwise), with
+    every credential the bot holds removed from the text the clusters wrote."""
+    wanted = list(dict.fromkeys(names))
+    if ctx.registry is None:
+        why = "the bot has no cluster access configured"
+        return {n: ClusterFacts(n, reachable=False, error=why) for n in wanted}
+    facts = gather_all(ctx.registry, wanted, ctx.gather_timeout)
+    return {name: scrubbed(f, ctx.scrub) for name, f in facts.items()}
+
+
+def scrubbed(facts: ClusterFacts, scrub: Callable[[str], str]) -> ClusterFacts:
+    """`facts` with the free text a cluster (or its API server's errors) supplied scrubbed: one
+    cluster's error can echo credentials the bot sent it for another."""
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else scrub(text)
+
+    return replace(
+        facts,
+        error=clean(facts.error),
+        ks_version=clean(facts.ks_version),
+        kubernetes_version=clean(facts.kubernetes_version),
+        cluster_objects=tuple(
+            replace(co, ready_message=scrub(co.ready_message)) for co in facts.cluster_objects
+        ),
+    )
+
+
+def fleet_view(ctx: BotContext, team: str) -> fleet.Fleet:
+    """Every cluster the bot knows, read now, with the migrations in flight."""
+    facts = gather(ctx, ctx.known_clusters())
+    return fleet.build_fleet(facts, in_flight(ctx, team).values())
+
+
+def in_flight(ctx: BotContext, team: str) -> dict[str, fleet.InFlight]:
+    """Member → the request moving it now (approved, scheduled or running)."""
+    return _holding(ctx.service.recent(RECENT), team, fleet.IN_FLIGHT_STATES, frozenset())
+
+
+def locks(ctx: BotContext, team: str) -> dict[str, fleet.InFlight]:
+    """Member → the request that holds it (in flight, or failed and waiting for a human)."""
+    return _holding(ctx.service.recent(RECENT), team, LOCKING_STATES, ctx.service.busy_members())
+
+
+def _holding(
+    snaps: Iterable[RequestSnapshot],
+    team: str,
+    states: frozenset[str],
+    busy: frozenset[str],
+) -> dict[str, fleet.InFlight]:
+    out: dict[str, fleet.InFlight] = {}
+    for s in snaps:
+        if s.state.value in states and s.member not in out:
+            out[s.member] = fleet.InFlight(
+                s.id, s.state.value, s.member, s.target_host, visible=s.team_id == team
+            )
+    for member in busy - set(out):  # held by a request older than the ones listed
+        out[member] = fleet.InFlight("", "locked", member, "?", visible=False)
+    return out
+
+
+def active_requests(ctx: BotContext, team: str) -> list[RequestSnapshot]:
+    """This workspace's requests that are not over yet (for the App Home tab)."""
+    over = {"succeeded", "rejected", "cancelled", "expired", "abandoned", "blocked"}
+    return [
+        s for s in ctx.service.recent(RECENT) if s.team_id == team and s.state.value not in over
+    ]
