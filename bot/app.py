@@ -82,7 +82,9 @@ class Bot:
 
     def _catch_up(self) -> None:
         """Re-render every unfinished request: Slack is a view of the database."""
-        self.ctx.service.recover()
+        from bot import recovery
+
+        recovery.recover(self.ctx.service)
 
     def close(self) -> None:
         if self.leadership is not None:

@@ -112,7 +112,9 @@ class PersistentScheduler:
 
 
 def reconcile_job() -> None:
-    _BOUND["service"].reconcile()
+    from bot import recovery
+
+    recovery.reconcile(_BOUND["service"])
 
 
 class LeaderScheduler:
