@@ -35,8 +35,8 @@ from typing import Any
 import yaml
 
 from k8s import migration
-from k8s.access import ClusterRegistry
 from k8s.executor import MemorySink
+from k8s.registry import ClusterRegistry
 from k8s.sim import loader
 from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES, WORKSPACETEMPLATES
 from k8s.sim.world import World

@@ -37,10 +37,10 @@ from bot.scheduler import LeaderScheduler, PersistentScheduler
 from bot.service import Policy, RequestService
 from bot.settings import Settings
 from k8s import migration
-from k8s.access import ClusterRegistry
 from k8s.executor import Outcome, ProgressSink, StepState
 from k8s.plan import Step
 from k8s.preflight import PreflightReport
+from k8s.registry import ClusterRegistry
 
 log = logging.getLogger("ksmc.app")
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import store
 from bot.runner import Runner
 from bot.service import RequestService
-from k8s.access import ClusterRegistry
+from k8s.registry import ClusterRegistry
 
 
 def unchanged(text: str) -> str:

@@ -10,6 +10,7 @@ from slack_bolt import Ack, App, Respond
 from bot.context import BotContext
 from bot.service import Answer
 from handlers import render
+from handlers.commands import after_ack
 
 ACTIONS = ("ksmc_approve", "ksmc_reject", "ksmc_retry", "ksmc_abandon", "ksmc_cancel")
 
@@ -22,7 +23,7 @@ def register(app: App, ctx: BotContext) -> None:
 def _listener(ctx: BotContext, action_id: str) -> Any:
     def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        handle_press(ctx, action_id, body, respond)
+        after_ack(ctx, "a button press", lambda: handle_press(ctx, action_id, body, respond))
 
     return on_press
 

@@ -7,6 +7,7 @@ report through the request's channel message or the command's response_url.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -36,7 +37,22 @@ def register(app: App, ctx: BotContext) -> None:
     @app.command("/ksmc")
     def on_ksmc(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        handle_command(ctx, body, respond)
+        after_ack(ctx, "a slash command", lambda: handle_command(ctx, body, respond))
+
+
+def after_ack(ctx: BotContext, what: str, work: Callable[[], None]) -> None:
+    """Run a listener's work after `ack()` on the bot's pool, not on Bolt's few listener threads:
+    Bolt acks a request only once a listener thread is free to run its listener, so work that
+    waits on the database or Slack there would delay (and past 3 s, lose) other requests' acks.
+    """
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("handling %s failed", what)
+
+    ctx.background(run)
 
 
 def handle_command(ctx: BotContext, body: dict[str, Any], respond: Respond) -> None:

@@ -1,23 +1,24 @@
 """The one Slack message a request has, rendered again from its snapshot on every state change.
 
 It is what an approver approves, so everything the migration touches is named: the preflight
-findings (blockers first), the steps, and by name the namespaces kept, DELETED and left alone.
-Buttons appear only in states where pressing them can do something. Slack limits each block and
-(undocumented, `msg_blocks_too_long`) the whole message, so long lists share a text budget in
-order of importance — blockers, steps, then DELETED namespaces before anything else — and every
-list that is cut says how much it left out and that `/ksmc show <id>` has the rest.
+findings (blockers first), the steps, and by name the namespaces kept, DELETED and left alone
+(those sections are `handlers.render_plan`). Buttons appear only in states where pressing them
+can do something. Slack limits each block and (undocumented, `msg_blocks_too_long`) the whole
+message, so long lists share a text budget in order of importance — blockers, steps, then
+DELETED namespaces before anything else — and every list that is cut says how much it left out
+and that `/ksmc show <id>` has the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 
-from bot.snapshot import RequestSnapshot, StepView
+from bot.snapshot import RequestSnapshot
 from bot.states import RequestState, StepState
 from handlers.blocks import (
     MAX_BLOCKS,
@@ -32,12 +33,9 @@ from handlers.blocks import (
     code_block,
     confirm,
     context,
-    divider,
     duration,
     escape_mrkdwn,
     header,
-    names_inline,
-    pack,
     person,
     plain,
     plural,
@@ -47,8 +45,29 @@ from handlers.blocks import (
     truncate_mrkdwn,
     utc_text,
 )
-from k8s.plan import Plan
-from k8s.preflight import CheckResult, PreflightReport, Severity
+from handlers.render_plan import (
+    EXECUTION_STATES,
+    STEP_ICONS,
+    _checks_summary,
+    _plan_head,
+    _plan_parts,
+    _preflight_parts,
+)
+from k8s.preflight import Severity
+
+__all__ = [
+    "DEFAULT_HINT",
+    "EXECUTION_STATES",
+    "STEP_ICONS",
+    "Failure",
+    "capitalized",
+    "elapsed",
+    "failure_of",
+    "render_request",
+    "state_label",
+    "title_mrkdwn",
+    "title_plain",
+]
 
 S = RequestState
 Blocks = list[dict[str, Any]]
@@ -70,14 +89,6 @@ _LABELS: dict[RequestState, tuple[str, str]] = {
 }
 _DRY_RUN = ("🧪", "dry run")
 _BEFORE_APPROVAL = frozenset({S.RECEIVED, S.PREFLIGHTING, S.BLOCKED, S.PENDING})
-#: States whose message shows step progress instead of the bare step list.
-EXECUTION_STATES = frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.ABANDONED})
-STEP_ICONS: dict[StepState, str] = {
-    StepState.PENDING: "⏳",
-    StepState.RUNNING: "🔄",
-    StepState.DONE: "✅",
-    StepState.FAILED: "❌",
-}
 #: What to do after a failure when the error does not carry the step's own hint.
 DEFAULT_HINT = "fix the cause, then press Retry; the executor resumes at the failed step"
 
@@ -161,14 +172,6 @@ def elapsed(snap: RequestSnapshot) -> float | None:
 
 
 # ---- the message -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Part:
-    """A list that may be cut: given the characters and blocks it may use, it renders itself."""
-
-    name: str
-    render: Callable[[int, int], Blocks]
 
 
 #: Per list: (floor, cap, most blocks) — the characters it always gets, the most it ever gets —
@@ -257,216 +260,6 @@ def _intro(snap: RequestSnapshot) -> str:
         f"Requested by {person(snap.requester_id, snap.requester_name)} "
         f"{slack_date(snap.created_at)}\n{code(command, limit=400)}"
     )
-
-
-def _show(snap: RequestSnapshot) -> str:
-    return code(f"/ksmc show {snap.id}", limit=60)
-
-
-# ---- preflight -------------------------------------------------------------------------------
-
-
-def _checks_summary(report: PreflightReport | None, ids: BlockIds) -> Blocks:
-    if report is None:
-        return []
-    counts = [
-        plural(len(report.by_severity(Severity.BLOCKER)), "blocker"),
-        plural(len(report.by_severity(Severity.WARNING)), "warning"),
-        f"{len(report.by_severity(Severity.INFO)):,} info",
-        f"{len(report.by_severity(Severity.OK)):,} passed",
-    ]
-    return [
-        divider(ids("divider")),
-        section(f"*Preflight checks:* {' · '.join(counts)}", ids("checks")),
-    ]
-
-
-def _check_line(result: CheckResult) -> str:
-    line = f"• {escape_mrkdwn(result.message, limit=300)}"
-    if result.remedy:
-        line += f"\n      ↳ _Fix:_ {escape_mrkdwn(result.remedy, limit=300)}"
-    return line
-
-
-def _listing(
-    ids: BlockIds, name: str, lines: Sequence[str], head: str, more: Callable[[int], str]
-) -> Callable[[int, int], Blocks]:
-    """A part rendered as sections of lines under a heading."""
-
-    def render(chars: int, blocks: int) -> Blocks:
-        texts = pack(lines, max_chunks=blocks, total=chars, head=head, more=more)
-        return [section(t, ids(name)) for t in texts]
-
-    return render
-
-
-def _preflight_parts(snap: RequestSnapshot, ids: BlockIds) -> list[_Part]:
-    report = snap.report
-    if report is None:
-        return []
-    show = _show(snap)
-
-    def more(n: int) -> str:
-        return f"… and {n:,} more not shown; {show} lists them all"
-
-    parts: list[_Part] = []
-    for severity, emoji, title, name in (
-        (Severity.BLOCKER, "🚫", "Blockers", "blockers"),
-        (Severity.WARNING, "⚠️", "Warnings", "warnings"),
-        (Severity.INFO, "ℹ️", "Info", "info"),
-    ):
-        found = report.by_severity(severity)
-        if found:
-            head = f"{emoji} *{title} ({len(found):,})*"
-            lines = [_check_line(r) for r in found]
-            parts.append(_Part(name, _listing(ids, name, lines, head, more)))
-    if report.cluster_errors:
-        errors = [
-            f"• {code(cluster, limit=60)}: {escape_mrkdwn(error, limit=300)}"
-            for cluster, error in sorted(report.cluster_errors.items())
-        ]
-        head = f"📡 *Clusters that could not be read ({len(errors):,})*"
-        render = _listing(ids, "cluster-errors", errors, head, more)
-        parts.append(_Part("cluster-errors", render))
-    passed = report.by_severity(Severity.OK)
-    if passed:
-
-        def render_passed(chars: int, _blocks: int) -> Blocks:
-            head = f"✅ *{plural(len(passed), 'check')} passed:*"
-            texts = pack(
-                [escape_mrkdwn(r.message, limit=200) for r in passed],
-                max_chunks=3,
-                limit=1000,
-                total=max(1, chars - len(head)),
-                sep=" · ",
-                more=lambda n: f"… and {n:,} more",
-            )
-            return [context([head, *texts], ids("passed"))]
-
-        parts.append(_Part("passed", render_passed))
-    return parts
-
-
-# ---- plan and progress -----------------------------------------------------------------------
-
-
-def _plan_head(snap: RequestSnapshot, ids: BlockIds) -> Blocks:
-    if snap.plan is not None:
-        return [divider(ids("divider"))]
-    if snap.report is None:
-        return []
-    no_plan = (
-        "*No plan:* the clusters could not be read well enough to plan the migration "
-        "(see the checks above)."
-    )
-    return [divider(ids("divider")), section(no_plan, ids("plan"))]
-
-
-def _plan_parts(snap: RequestSnapshot, now: datetime, ids: BlockIds) -> list[_Part]:
-    plan = snap.plan
-    if plan is None:
-        return []
-    member, target = code(snap.member, limit=60), code(snap.target_host, limit=60)
-    source = code(plan.old_host, limit=60) if plan.old_host else "no host (unbound)"
-    if snap.state in EXECUTION_STATES and snap.steps:
-        lines = [_progress_line(s, now) for s in snap.steps]
-    else:
-        lines = [
-            f"{i}. {escape_mrkdwn(step.title, limit=300)}" for i, step in enumerate(plan.steps, 1)
-        ]
-    parts = [
-        _Part(
-            "steps",
-            _listing(
-                ids,
-                "steps",
-                lines,
-                f"*Plan:* move {member} from {source} to {target}",
-                lambda n: f"… and {plural(n, 'more step')}; {_show(snap)} lists them all",
-            ),
-        ),
-        _Part("deleted", _deleted(snap, plan, ids)),
-    ]
-    if plan.keep:
-        head = f"📦 *Kept* ({plural(len(plan.keep), 'namespace')}, moving to {target}): "
-        parts.append(_Part("kept", _inline(ids, "kept", head, plan.keep)))
-    if plan.untouched:
-        head = f"⚪ *Left untouched* ({plural(len(plan.untouched), 'namespace')} on {member}): "
-        parts.append(_Part("untouched", _inline(ids, "untouched", head, plan.untouched)))
-    if plan.moving_workspaces or plan.create_workspaces or plan.extend_workspaces:
-        parts.append(_Part("workspaces", _workspaces(plan, snap.target_host, ids)))
-    return parts
-
-
-def _inline(
-    ids: BlockIds, name: str, head: str, names: Sequence[str]
-) -> Callable[[int, int], Blocks]:
-    def render(chars: int, _blocks: int) -> Blocks:
-        return [section(head + names_inline(names, max(60, chars - len(head))), ids(name))]
-
-    return render
-
-
-def _progress_line(step: StepView, now: datetime) -> str:
-    line = f"{STEP_ICONS[step.state]} {step.index + 1}. {escape_mrkdwn(step.title, limit=300)}"
-    if step.state is StepState.DONE and step.seconds is not None:
-        line += f" · {duration(step.seconds)}"
-    elif step.state is StepState.RUNNING and step.started_at is not None:
-        line += f" · running for {duration((now - step.started_at).total_seconds())}"
-    if step.state is StepState.FAILED:
-        line += " — *failed* (see below)"
-    elif step.message:
-        line += f" — _{escape_mrkdwn(step.message, limit=150)}_"
-    return line
-
-
-def _deleted(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[[int, int], Blocks]:
-    def render(chars: int, blocks: int) -> Blocks:
-        if not plan.delete:
-            return [section("✅ *No namespaces are deleted.*", ids("deleted"))]
-        head = (
-            f"🚨 *DELETED: {plural(len(plan.delete), 'namespace')}, with everything in them* "
-            f"(their workspace is deleted on {code(snap.member, limit=60)}):"
-        )
-        texts = pack(
-            [code(name, limit=253) for name in plan.delete],
-            max_chunks=blocks,
-            total=chars,
-            sep=", ",
-            head=head,
-            more=lambda n: (
-                f"*… and {n:,} more DELETED namespaces not shown here* — "
-                f"{_show(snap)} lists them all"
-            ),
-        )
-        return [section(t, ids("deleted")) for t in texts]
-
-    return render
-
-
-def _workspaces(plan: Plan, target: str, ids: BlockIds) -> Callable[[int, int], Blocks]:
-    def render(chars: int, _blocks: int) -> Blocks:
-        each = max(80, chars // 3 - 60)
-        on = code(target, limit=60)
-        lines: list[str] = []
-        if plan.moving_workspaces:
-            pairs = [
-                f"{code(src, limit=60)} → {code(dst, limit=60)}"
-                for src, dst in sorted(plan.moving_workspaces.items())
-            ]
-            fitted = pack(
-                pairs, max_chunks=1, limit=each, sep=", ", more=lambda n: f"… and {n:,} more"
-            )
-            lines.append("🏢 *Workspaces moving* (member → target): " + "".join(fitted))
-        if plan.create_workspaces:
-            created = names_inline(plan.create_workspaces, each)
-            lines.append(f"➕ *Created* on {on}: {created}")
-        if plan.extend_workspaces:
-            joined = names_inline(plan.extend_workspaces, each)
-            lines.append(f"➕ *Extended* (existing on {on}, the member is added): {joined}")
-        return [section("\n".join(lines), ids("workspaces"))]
-
-    return render
 
 
 # ---- approvals, status, buttons --------------------------------------------------------------

@@ -26,7 +26,6 @@ from k8s.access import (
     WORKSPACE_TEMPLATES,
     WORKSPACES,
     ClusterApi,
-    ClusterRegistry,
     CustomResource,
     Obj,
 )
@@ -41,6 +40,7 @@ from k8s.facts import (
     WorkspaceInfo,
     WorkspaceTemplateInfo,
 )
+from k8s.registry import ClusterRegistry
 
 T = TypeVar("T")
 

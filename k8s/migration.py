@@ -14,11 +14,11 @@ from typing import Any
 
 import yaml
 
-from k8s.access import ClusterRegistry
 from k8s.executor import Executor, Outcome, ProgressSink, WorldChanged
 from k8s.gather import gather_all
 from k8s.plan import Plan
 from k8s.preflight import PreflightReport, Severity, evaluate
+from k8s.registry import ClusterRegistry
 from k8s.spec import MigrationSpec
 from k8s.steps import StepContext
 

@@ -213,8 +213,8 @@ class EngineRig:
     """One started world, driven the way the bot drives it: over HTTP with the official client."""
 
     def __init__(self, world: Any, kubeconfig: Any, client: Any = None) -> None:
-        from k8s.access import ClusterRegistry
         from k8s.migration import EngineSettings
+        from k8s.registry import ClusterRegistry
 
         self.world = world
         self.kubeconfig = kubeconfig

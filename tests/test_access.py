@@ -27,12 +27,7 @@ from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config
 
-from k8s.access import (
-    USERS,
-    WORKSPACE_TEMPLATES,
-    ClientSettings,
-    ClusterRegistry,
-)
+from k8s.access import USERS, WORKSPACE_TEMPLATES, ClientSettings
 from k8s.errors import (
     AlreadyExists,
     ClusterError,
@@ -45,6 +40,7 @@ from k8s.errors import (
     Unreachable,
     translate,
 )
+from k8s.registry import ClusterRegistry
 from k8s.retry import Mode, Retrier, RetryPolicy
 
 CLUSTERS = ["host-a", "host-b", "member-a", "member-b"]

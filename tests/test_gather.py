@@ -21,9 +21,10 @@ from typing import Any
 import pytest
 import yaml
 
-from k8s.access import ClientSettings, ClusterRegistry
+from k8s.access import ClientSettings
 from k8s.facts import ClusterFacts
 from k8s.gather import fingerprint, gather, gather_all
+from k8s.registry import ClusterRegistry
 from k8s.retry import Retrier, RetryPolicy
 from k8s.sim import loader
 from k8s.sim.resources import CONFIGMAPS
