@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import audit
-from bot.audit import SYSTEM, Actor
+from bot.audit import SYSTEM
 from bot.db import Request, StepProgress, utcnow
 from bot.metrics import METRICS
 from bot.ports import Notifier
@@ -160,8 +160,7 @@ class Runner:
         answer = self.service.authorize_operator(request_id, user_id, team, channel, "retry")
         if not answer.ok:
             return False, answer.message
-        person = self.service.identity.user(user_id)
-        actor = Actor(user_id, person.name if person else user_id)
+        _person, actor = self.service.who(user_id)
         if not self.service.mark_running(request_id, actor=actor, retry=True):
             return False, f"Request {request_id} is no longer failed."
         self._submit(request_id)

@@ -109,6 +109,11 @@ class RequestService:
             ).scalars()
             return frozenset(rows)
 
+    def who(self, user_id: str) -> tuple[UserInfo | None, Actor]:
+        """The Slack user behind an id, and how the audit log names them."""
+        person = self.identity.user(user_id)
+        return person, Actor(user_id, person.name if person else user_id)
+
     def _notify(self, request_id: str) -> None:
         snap = self.snapshot(request_id)
         if snap is not None:
@@ -293,8 +298,7 @@ class RequestService:
         return now if fit(now) else None
 
     def approve(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
-        person = self.identity.user(user_id)
-        actor = Actor(user_id, person.name if person else user_id)
+        person, actor = self.who(user_id)
         snap = self.snapshot(request_id)
 
         def refuse(reason: str) -> Answer:
@@ -399,8 +403,7 @@ class RequestService:
         from_states: tuple[RequestState, ...],
         verb: str,
     ) -> Answer:
-        person = self.identity.user(user_id)
-        actor = Actor(user_id, person.name if person else user_id)
+        person, actor = self.who(user_id)
         snap = self.snapshot(request_id)
         if snap is None or snap.team_id != team:
             self.audit(f"{verb}.refused", actor, team, channel, reason="no such request")
@@ -532,8 +535,7 @@ class RequestService:
         self, request_id: str, user_id: str, team: str, channel: str, verb: str
     ) -> Answer:
         """Retry and Abandon: approvers only, and never for another workspace's request."""
-        person = self.identity.user(user_id)
-        actor = Actor(user_id, person.name if person else user_id)
+        person, actor = self.who(user_id)
         snap = self.snapshot(request_id)
         if snap is None or snap.team_id != team:
             self.audit(f"{verb}.refused", actor, team, channel, reason="no such request")
@@ -564,8 +566,7 @@ class RequestService:
         answer = self.authorize_operator(request_id, user_id, team, channel, "abandon")
         if not answer.ok:
             return answer
-        person = self.identity.user(user_id)
-        actor = Actor(user_id, person.name if person else user_id)
+        _person, actor = self.who(user_id)
         try:
             with self._tx() as session:
                 store.transition(
