@@ -242,13 +242,14 @@ class Slack:
     def request_id(self, hook: str, timeout: float = 60.0) -> str | None:
         """The id in "Request … received" on a command's response_url, once it arrives."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             for body in self.stub.responses(hook):
                 if m := REQUEST_ID.search(str(body.get("text", ""))):
                     return m.group(1)
                 return None  # answered, but not with a new request (refused, usage error)
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(0.05)
-        return None
 
 
 class Database:
@@ -294,6 +295,7 @@ class Workload:
         self.deadline = deadline
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.acknowledged: set[str] = set()
+        self.hooks: list[str] = []  # every command that may have made a request
         self.decide: list[tuple[str, str]] = []  # ("resolve" | "review", response_url name)
         self.known: list[str] = []
         self._lock = threading.Lock()
@@ -317,6 +319,8 @@ class Workload:
             time.sleep(min(delay, 1.0))
 
     def remember(self, hook: str) -> str | None:
+        with self._lock:
+            self.hooks.append(hook)
         request_id = self.slack.request_id(hook)
         if request_id is not None:
             with self._lock:
@@ -614,6 +618,9 @@ def run(
             report.rss_peak_kb, report.rss_final_kb = rss.peak, rss.last
             report.bot_cpu_seconds = cpu_seconds(bot.proc.pid)
             report.faults_injected, report.cluster_calls = faults.injected, faults.calls
+            for hook in load.hooks:  # answers that came after the workload stopped waiting
+                if (late := slack.request_id(hook, timeout=0)) is not None:
+                    load.acknowledged.add(late)
             report.acknowledged_requests = len(load.acknowledged)
             collect(report, database_, url)
             database_.engine.dispose()

@@ -6,6 +6,7 @@ here and nowhere else, so tests and the console can wire them differently.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -298,10 +299,15 @@ def signed_by_slack(secret: bytes, body: bytes, timestamp: str, signature: str) 
     return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
 
 
-def _well_formed(content_type: str, body: bytes) -> bool:
-    """Whether a (signed) body is something Bolt can parse without crashing: UTF-8, and any JSON
-    in it (a JSON body or the `payload` form field) an object whose known parts have the right
-    types. A malformed body is answered 400 here instead of a 500 from deep inside Bolt."""
+#: What a well-formed Slack body is: a slash command and a button press are acked at once.
+Kind = Literal["command", "block_actions", "other"]
+
+
+def _well_formed(content_type: str, body: bytes) -> Kind | None:
+    """What a (signed) body is, or None when Bolt could not parse it without crashing: it must
+    be UTF-8, and any JSON in it (a JSON body or the `payload` form field) an object whose known
+    parts have the right types. A malformed body is answered 400 instead of a 500 from deep
+    inside Bolt."""
     from urllib.parse import parse_qs
 
     try:
@@ -311,27 +317,43 @@ def _well_formed(content_type: str, body: bytes) -> bool:
         else:
             form = parse_qs(text, keep_blank_values=True)
             if "payload" not in form:
-                return all(len(v) == 1 for v in form.values())
+                if not all(len(v) == 1 for v in form.values()):
+                    return None
+                return "command" if form.get("command") else "other"
             if len(form["payload"]) != 1:
-                return False
+                return None
             payload = json.loads(form["payload"][0])
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
+        return None
     if not isinstance(payload, dict):
-        return False
+        return None
     for key in ("user", "team", "channel", "container", "enterprise", "message", "view"):
         if payload.get(key) is not None and not isinstance(payload[key], dict):
-            return False
+            return None
     actions = payload.get("actions")
-    return actions is None or (
+    if actions is not None and not (
         isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
-    )
+    ):
+        return None
+    return "block_actions" if payload.get("type") == "block_actions" else "other"
+
+
+def _dispatch(slack: App, request: Any) -> None:
+    """Bolt's handling of a request that was already acked; its answer goes nowhere."""
+    try:
+        response = slack.dispatch(request)
+    except Exception:
+        log.exception("Bolt failed on an acknowledged request")
+        return
+    if response.status >= 400:
+        log.warning("Bolt answered %d to an acknowledged request", response.status)
 
 
 def http_app(bot: Bot) -> Starlette:
     from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 
     secret = bot.settings.slack_signing_secret.get_secret_value().encode("utf-8")
+    dispatching: set[asyncio.Future[None]] = set()  # acked requests Bolt is still handling
 
     async def events(request: HttpRequest) -> Response:
         """Slack's requests: bounded in size, signature-checked over the raw bytes and checked to
@@ -352,10 +374,19 @@ def http_app(bot: Bot) -> Starlette:
         signature = request.headers.get("x-slack-signature", "")
         if not signed_by_slack(secret, body, timestamp, signature):
             return JSONResponse({"error": "invalid request"}, 401)
-        if not _well_formed(request.headers.get("content-type", ""), body):
+        kind = _well_formed(request.headers.get("content-type", ""), body)
+        if kind is None:
             log.warning("refused a signed but malformed Slack request (%d bytes)", len(body))
             return JSONResponse({"error": "malformed request"}, 400)
         bolt_request = to_bolt_request(request, body)
+        if kind != "other":
+            # Verified and parseable: ack now, whatever the listener threads or the CPU are busy
+            # with (Bolt answers 404 to a listener that could not start within 3 s). The
+            # listeners' own ack() is empty too, so Slack sees exactly the same answer.
+            task = asyncio.ensure_future(run_in_threadpool(_dispatch, bot.slack, bolt_request))
+            dispatching.add(task)
+            task.add_done_callback(dispatching.discard)
+            return Response(status_code=200)
         bolt_response = await run_in_threadpool(bot.slack.dispatch, bolt_request)
         response: Response = to_starlette_response(bolt_response)
         return response

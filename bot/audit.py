@@ -51,8 +51,10 @@ _SECRET_STRINGS = re.compile(
     r"\bxox[abeoprs]-[0-9A-Za-z-]+"  # Slack bot/user/app-level/refresh tokens
     r"|\bxapp-[0-9A-Za-z-]+"  # Slack app-level tokens
     r"|\beyJ[0-9A-Za-z_-]+\.[0-9A-Za-z_-]+\.[0-9A-Za-z_-]+"  # JWTs (service-account tokens)
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
-    re.DOTALL,
+    # PEM private keys; the body may only be base64, whitespace and (JSON-escaped) line breaks,
+    # so text with many BEGIN lines and no END is scanned in linear time, not quadratic.
+    r"|-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]*"
+    r"-----END [A-Z ]{0,40}PRIVATE KEY-----",
 )
 
 ExportFormat = Literal["jsonl", "csv"]

@@ -31,7 +31,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 #: of a field named like a secret, in YAML, JSON, env or header form (the bot cannot know every
 #: secret in advance, e.g. a cluster's jwtSecret quoted back in a parser's error).
 _SECRET_FIELD = re.compile(
-    r"(?i)(\b[\w.-]*(?:jwt_?secret|token|password|passwd|client-key-data|kubeconfig|authorization)"
+    r"(?i)((?:jwt_?secret|token|password|passwd|client-key-data|kubeconfig|authorization)"
     r"[\"']?\s*[:=]\s*)(?!Invalid value: )"
     r"(\[redacted\]|\"(?:[^\"\\]|\\.)*\"|'[^']*'|(?:bearer|basic)\s+\S+|[^\s,;}\]]+)"
 )

@@ -20,9 +20,9 @@ from benchmarks import soak
 def test_thirty_seconds_of_mixed_load_lose_nothing(tmp_path: Path) -> None:
     report = soak.run(
         seconds=30,
-        requests=300,
+        requests=150,
         users=100,
-        workers=12,
+        workers=8,
         pg_url=os.environ.get("KSMC_TEST_PG_URL"),
         log_path=tmp_path / "bot.log",
     )
