@@ -109,6 +109,7 @@ class Report:
     states: Counter[str] = field(default_factory=Counter)
     migrations: Counter[str] = field(default_factory=Counter)
     unclean: list[str] = field(default_factory=list)
+    load_seconds: float = 0.0
     drain_seconds: float = 0.0
     bot_cpu_seconds: float = 0.0
     faults_injected: int = 0
@@ -132,8 +133,9 @@ class Report:
     def lines(self) -> list[str]:
         rate = self.faults_injected / self.cluster_calls if self.cluster_calls else 0.0
         return [
-            f"soak: {self.seconds:.0f} s on {self.database} (load, then {self.drain_seconds:.0f} s "
-            f"draining the backlog); bot CPU {self.bot_cpu_seconds:.0f} s",
+            f"soak: {self.seconds + self.drain_seconds:.0f} s on {self.database}: "
+            f"{self.load_seconds:.0f} s of traffic, then the bot finishing its backlog; "
+            f"bot CPU {self.bot_cpu_seconds:.0f} s",
             f"slack requests handled        {self.handled}",
             f"ack latency p50 / p99         {self.percentile(0.5) * 1000:.1f} ms / "
             f"{self.percentile(0.99) * 1000:.1f} ms (max {max(self.latencies or [0]) * 1000:.0f})",
@@ -603,6 +605,7 @@ def run(
             threads += [threading.Thread(target=load.worker, daemon=True) for _ in range(workers)]
             for t in threads:
                 t.start()
+            report.load_seconds = seconds
             for t in threads[2:]:
                 t.join(seconds + 300)  # the migrator finishes the migration it started
             faults.stop.set()
