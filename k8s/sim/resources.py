@@ -54,6 +54,27 @@ SECRETS = _core("secrets", "Secret", True)
 SERVICEACCOUNTS = _core("serviceaccounts", "ServiceAccount", True, "sa")
 NODES = _core("nodes", "Node", False, "no")
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease", True, custom=False)
+DEPLOYMENTS = ResourceType(
+    "apps", "v1", "deployments", "deployment", "Deployment", True, ("deploy",), custom=False
+)
+CLUSTERROLES = ResourceType(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "clusterroles",
+    "clusterrole",
+    "ClusterRole",
+    False,
+    custom=False,
+)
+CLUSTERROLEBINDINGS = ResourceType(
+    "rbac.authorization.k8s.io",
+    "v1",
+    "clusterrolebindings",
+    "clusterrolebinding",
+    "ClusterRoleBinding",
+    False,
+    custom=False,
+)
 
 CLUSTERS = ResourceType(
     "cluster.kubesphere.io",
@@ -114,6 +135,46 @@ FEDERATEDWORKSPACES = ResourceType(
     False,
 )
 
+GLOBALROLES = ResourceType(
+    "iam.kubesphere.io", "v1alpha2", "globalroles", "globalrole", "GlobalRole", False
+)
+GLOBALROLEBINDINGS = ResourceType(
+    "iam.kubesphere.io",
+    "v1alpha2",
+    "globalrolebindings",
+    "globalrolebinding",
+    "GlobalRoleBinding",
+    False,
+)
+GROUPS = ResourceType("iam.kubesphere.io", "v1alpha2", "groups", "group", "Group", False)
+GROUPBINDINGS = ResourceType(
+    "iam.kubesphere.io", "v1alpha2", "groupbindings", "groupbinding", "GroupBinding", False
+)
+WORKSPACEQUOTAS = ResourceType(
+    "quota.kubesphere.io", "v1alpha2", "resourcequotas", "resourcequota", "ResourceQuota", False
+)
+HELMRELEASES = ResourceType(
+    "application.kubesphere.io", "v1alpha1", "helmreleases", "helmrelease", "HelmRelease", False
+)
+
+
+def _federated(kind: str, namespaced: bool = False) -> ResourceType:
+    """A KubeFed federated type (`types.kubefed.io/v1beta1`, `Federated<Kind>`)."""
+    plural = f"federated{kind.lower()}s"
+    return ResourceType(
+        "types.kubefed.io", "v1beta1", plural, plural[:-1], f"Federated{kind}", namespaced
+    )
+
+
+FEDERATEDNAMESPACES = _federated("Namespace", namespaced=True)
+FEDERATEDUSERS = _federated("User")
+FEDERATEDGLOBALROLES = _federated("GlobalRole")
+FEDERATEDGLOBALROLEBINDINGS = _federated("GlobalRoleBinding")
+FEDERATEDWORKSPACEROLES = _federated("WorkspaceRole")
+FEDERATEDWORKSPACEROLEBINDINGS = _federated("WorkspaceRoleBinding")
+FEDERATEDGROUPS = _federated("Group")
+FEDERATEDGROUPBINDINGS = _federated("GroupBinding")
+
 # KubeSphere 4.x signals (group kubesphere.io); only served by clusters simulated as 4.x.
 INSTALLPLANS = ResourceType(
     "kubesphere.io", "v1alpha1", "installplans", "installplan", "InstallPlan", False
@@ -122,7 +183,17 @@ EXTENSIONS = ResourceType(
     "kubesphere.io", "v1alpha1", "extensions", "extension", "Extension", False
 )
 
-BUILTIN = (NAMESPACES, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, NODES, LEASES)
+BUILTIN = (
+    NAMESPACES,
+    CONFIGMAPS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    NODES,
+    LEASES,
+    DEPLOYMENTS,
+    CLUSTERROLES,
+    CLUSTERROLEBINDINGS,
+)
 KUBESPHERE_V3 = (
     CLUSTERS,
     WORKSPACETEMPLATES,
@@ -133,6 +204,20 @@ KUBESPHERE_V3 = (
     WORKSPACEROLEBINDINGS,
     KUBEFEDCLUSTERS,
     FEDERATEDWORKSPACES,
+    GLOBALROLES,
+    GLOBALROLEBINDINGS,
+    GROUPS,
+    GROUPBINDINGS,
+    WORKSPACEQUOTAS,
+    HELMRELEASES,
+    FEDERATEDNAMESPACES,
+    FEDERATEDUSERS,
+    FEDERATEDGLOBALROLES,
+    FEDERATEDGLOBALROLEBINDINGS,
+    FEDERATEDWORKSPACEROLES,
+    FEDERATEDWORKSPACEROLEBINDINGS,
+    FEDERATEDGROUPS,
+    FEDERATEDGROUPBINDINGS,
 )
 KUBESPHERE_V4 = (INSTALLPLANS, EXTENSIONS)
 
