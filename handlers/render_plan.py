@@ -28,6 +28,7 @@ from handlers.blocks import (
     plural,
     section,
 )
+from k8s.consequences import Action, Consequence
 from k8s.plan import Plan
 from k8s.preflight import CheckResult, PreflightReport, Severity
 
@@ -180,6 +181,8 @@ def _plan_parts(snap: RequestSnapshot, now: datetime, ids: BlockIds) -> list[_Pa
         ),
         _Part("deleted", _deleted(snap, plan, ids)),
     ]
+    if plan.consequences:
+        parts.append(_Part("consequences", _consequences(snap, plan, ids)))
     if plan.keep:
         head = f"📦 *Kept* ({plural(len(plan.keep), 'namespace')}, moving to {target}): "
         parts.append(_Part("kept", _inline(ids, "kept", head, plan.keep)))
@@ -215,8 +218,23 @@ def _progress_line(step: StepView, now: datetime) -> str:
 
 def _deleted(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[[int, int], Blocks]:
     def render(chars: int, blocks: int) -> Blocks:
-        if not plan.delete:
+        elsewhere = [
+            c
+            for c in plan.consequences
+            if c.kind in ("Namespace", "MultiClusterNamespace")
+            and c.action is Action.DELETE
+            and not (c.cluster == snap.member and c.name in plan.delete)
+        ]
+        if not plan.delete and not elsewhere:
             return [section("✅ *No namespaces are deleted.*", ids("deleted"))]
+        if not plan.delete:
+            return [
+                section(
+                    f"🚨 *Namespaces would be DELETED by controllers:* {len(elsewhere):,} "
+                    "(listed by cluster below)",
+                    ids("deleted"),
+                )
+            ]
         head = (
             f"🚨 *DELETED: {plural(len(plan.delete), 'namespace')}, with everything in them* "
             f"(their workspace is deleted on {code(snap.member, limit=60)}):"
@@ -235,6 +253,41 @@ def _deleted(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[[int,
         return [section(t, ids("deleted")) for t in texts]
 
     return render
+
+
+CONSEQUENCE_ICONS: dict[Action, str] = {
+    Action.DELETE: "🗑",
+    Action.UNINSTALL: "🗑",
+    Action.CREATE: "➕",
+    Action.TAKE_OVER: "🔁",
+    Action.CHANGE: "✏️",
+    Action.LEAVE: "⚪",
+}
+
+
+def _consequence_line(c: Consequence) -> str:
+    flag = " *— NOT requested*" if c.blocks else ""
+    return (
+        f"{CONSEQUENCE_ICONS[c.action]} {code(c.cluster, limit=60)}: *{c.action.value}* "
+        f"{escape_mrkdwn(c.words(), limit=200)}{flag} — _{escape_mrkdwn(c.cause, limit=250)}_"
+    )
+
+
+def _consequences(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[[int, int], Blocks]:
+    """Every object any controller creates or deletes because of the plan, by cluster; the
+    destructive ones first, so a cut list never hides a deletion behind a creation."""
+    order = {Action.DELETE: 0, Action.UNINSTALL: 0, Action.CHANGE: 1, Action.TAKE_OVER: 2}
+    ranked = sorted(
+        plan.consequences, key=lambda c: (order.get(c.action, 3), c.cluster, c.kind, c.name)
+    )
+    head = "🔭 *What the controllers will do, by cluster:*"
+    return _listing(
+        ids,
+        "consequences",
+        [_consequence_line(c) for c in ranked],
+        head,
+        lambda n: f"… and {n:,} more; {_show(snap)} lists them all",
+    )
 
 
 def _workspaces(plan: Plan, target: str, ids: BlockIds) -> Callable[[int, int], Blocks]:

@@ -12,13 +12,49 @@ import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import urllib3.exceptions
 from kubernetes import client as k8s_client
 from kubernetes.client.exceptions import ApiException
 
 from k8s.errors import ClusterError, Transient, translate
+from k8s.kinds import (
+    CLUSTER_CONFIGURATIONS as CLUSTER_CONFIGURATIONS,
+)
+from k8s.kinds import (
+    CLUSTERS as CLUSTERS,
+)
+from k8s.kinds import (
+    FEDERATED_TYPES as FEDERATED_TYPES,
+)
+from k8s.kinds import (
+    FEDERATED_WORKSPACES as FEDERATED_WORKSPACES,
+)
+from k8s.kinds import (
+    HELM_RELEASES as HELM_RELEASES,
+)
+from k8s.kinds import (
+    INSTALL_PLANS as INSTALL_PLANS,
+)
+from k8s.kinds import (
+    KUBEFED_CLUSTERS as KUBEFED_CLUSTERS,
+)
+from k8s.kinds import (
+    USERS as USERS,
+)
+from k8s.kinds import (
+    WORKSPACE_ROLE_BINDINGS as WORKSPACE_ROLE_BINDINGS,
+)
+from k8s.kinds import (
+    WORKSPACE_TEMPLATES as WORKSPACE_TEMPLATES,
+)
+from k8s.kinds import (
+    WORKSPACES as WORKSPACES,
+)
+from k8s.kinds import (
+    CustomResource as CustomResource,
+)
 from k8s.retry import Mode, Retrier
 
 Obj = dict[str, Any]
@@ -29,36 +65,13 @@ DEFAULT_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
-class CustomResource:
-    group: str
-    version: str
-    plural: str
-    namespaced: bool = False
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
-
-
-CLUSTERS = CustomResource("cluster.kubesphere.io", "v1alpha1", "clusters")
-WORKSPACES = CustomResource("tenant.kubesphere.io", "v1alpha1", "workspaces")
-WORKSPACE_TEMPLATES = CustomResource("tenant.kubesphere.io", "v1alpha2", "workspacetemplates")
-FEDERATED_WORKSPACES = CustomResource("types.kubefed.io", "v1beta1", "federatedworkspaces")
-CLUSTER_CONFIGURATIONS = CustomResource(
-    "installer.kubesphere.io", "v1alpha1", "clusterconfigurations", namespaced=True
-)
-USERS = CustomResource("iam.kubesphere.io", "v1alpha2", "users")
-WORKSPACE_ROLE_BINDINGS = CustomResource("iam.kubesphere.io", "v1alpha2", "workspacerolebindings")
-KUBEFED_CLUSTERS = CustomResource("core.kubefed.io", "v1beta1", "kubefedclusters", namespaced=True)
-INSTALL_PLANS = CustomResource("kubesphere.io", "v1alpha1", "installplans")
-
-
-@dataclass(frozen=True)
 class ClientSettings:
     timeout: Timeout = DEFAULT_TIMEOUT  # (connect, read) seconds for one request
     page_size: int = DEFAULT_PAGE_SIZE
     retrier: Retrier = field(default_factory=Retrier)
 
+
+T = TypeVar("T")
 
 _NETWORK_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
 
@@ -80,6 +93,7 @@ class ClusterApi:
         self._core = k8s_client.CoreV1Api(api_client)
         self._custom = k8s_client.CustomObjectsApi(api_client)
         self._coordination = k8s_client.CoordinationV1Api(api_client)
+        self._rbac = k8s_client.RbacAuthorizationV1Api(api_client)
 
     def __repr__(self) -> str:
         return f"ClusterApi({self.name!r})"
@@ -143,12 +157,67 @@ class ClusterApi:
             Mode.READ, lambda t: self._core.read_namespaced_secret(name, namespace, **_raw(t))
         )
 
-    def list_service_accounts(self, namespace: str) -> list[Obj]:
+    def list_service_accounts(self, namespace: str, label_selector: str | None = None) -> list[Obj]:
         return self._list(
             lambda token, limit, t: self._core.list_namespaced_service_account(
-                namespace, limit=limit, _continue=token, **_raw(t)
+                namespace,
+                label_selector=label_selector,
+                limit=limit,
+                _continue=token,
+                **_raw(t),
             )
         )
+
+    def create_service_account(self, namespace: str, body: Obj) -> Obj:
+        return self._json(
+            Mode.ONCE,
+            lambda t: self._core.create_namespaced_service_account(
+                namespace, _model(k8s_client.V1ServiceAccount, body), **_raw(t)
+            ),
+        )
+
+    def delete_service_account(self, namespace: str, name: str) -> Obj:
+        return self._json(
+            Mode.IDEMPOTENT,
+            lambda t: self._core.delete_namespaced_service_account(name, namespace, **_raw(t)),
+        )
+
+    def create_secret(self, namespace: str, body: Obj) -> Obj:
+        return self._json(
+            Mode.ONCE,
+            lambda t: self._core.create_namespaced_secret(
+                namespace, _model(k8s_client.V1Secret, body), **_raw(t)
+            ),
+        )
+
+    def delete_secret(self, namespace: str, name: str) -> Obj:
+        return self._json(
+            Mode.IDEMPOTENT,
+            lambda t: self._core.delete_namespaced_secret(name, namespace, **_raw(t)),
+        )
+
+    def create_cluster_role_binding(self, body: Obj) -> Obj:
+        return self._json(
+            Mode.ONCE,
+            lambda t: self._rbac.create_cluster_role_binding(
+                _model(k8s_client.V1ClusterRoleBinding, body), **_raw(t)
+            ),
+        )
+
+    def get_cluster_role_binding(self, name: str) -> Obj:
+        return self._json(
+            Mode.READ, lambda t: self._rbac.read_cluster_role_binding(name, **_raw(t))
+        )
+
+    def delete_cluster_role_binding(self, name: str) -> Obj:
+        return self._json(
+            Mode.IDEMPOTENT, lambda t: self._rbac.delete_cluster_role_binding(name, **_raw(t))
+        )
+
+    @property
+    def server(self) -> str:
+        """The API server URL this client talks to (what a kubeconfig for it names)."""
+        return str(self._client.configuration.host)
 
     def count_nodes(self) -> int:
         """How many nodes, without downloading them all when the server reports the rest."""
@@ -301,6 +370,27 @@ class ClusterApi:
             ),
         )
 
+    def proxy_post(self, namespace: str, service: str, path: str, body: Obj) -> bytes:
+        """POST JSON through the service proxy. The generated proxy call sends no body, so this
+        builds the request with the client's public `param_serialize` (same auth, same TLS)."""
+        resource = f"/api/v1/namespaces/{namespace}/services/{service}/proxy/{path.lstrip('/')}"
+
+        def send(timeout: Timeout) -> Any:
+            request = self._client.param_serialize(
+                "POST",
+                resource,
+                header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._client.call_api(*request, _request_timeout=timeout)
+            if not 200 <= response.status <= 299:
+                response.read()  # type: ignore[no-untyped-call]
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+            return response.response
+
+        return self._request(Mode.READ, send)  # validation changes nothing: a retry is harmless
+
     # ---- plumbing --------------------------------------------------------------------------
 
     def _json(self, mode: Mode, send: Callable[[Timeout], Any]) -> Obj:
@@ -383,6 +473,11 @@ def _credentials(configuration: k8s_client.Configuration) -> tuple[str, ...]:
     if isinstance(password, str) and password:
         found.append(password)
     return tuple(found)
+
+
+def _model(model: type[T], body: Obj) -> T:
+    # The generated client validates and accepts the JSON form of a model argument.
+    return cast(T, body)
 
 
 def _as_lease(body: Obj) -> k8s_client.V1Lease:

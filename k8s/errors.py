@@ -179,7 +179,7 @@ def _from_api_exception(cluster: str, exc: ApiException, secrets: tuple[str, ...
     status = int(exc.status or 0)
     body = _status_body(exc.body)
     reason = str(body.get("reason") or "") or None
-    raw = body.get("message")
+    raw = body.get("message") or _plain_text(exc.body)
     if isinstance(raw, str) and raw:
         message = f"{cluster}: {scrub(raw, secrets)}"
     elif status:
@@ -196,6 +196,18 @@ def _from_api_exception(cluster: str, exc: ApiException, secrets: tuple[str, ...
         return AlreadyExists(cluster, message, status=status, reason=reason)
     kind = _BY_STATUS.get(status, ClusterError)
     return kind(cluster, message, status=status, reason=reason)
+
+
+def _plain_text(body: Any) -> str | None:
+    """A short plain-text error answer (ks-apiserver writes errors as text, not a Status)."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return None
+    text = body.strip()
+    if not text or text.startswith(("{", "<")) or len(text) > 500:
+        return None
+    return " ".join(text.split())
 
 
 def _status_body(body: Any) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from k8s.placement import Placement
+
 
 @dataclass(frozen=True)
 class OwnerRef:
@@ -66,12 +68,53 @@ class WorkspaceTemplateInfo:
     placement_clusters: tuple[str, ...] | None  # None when placement uses a selector or is empty
     manager: str | None = None
     deleting: bool = False
+    placement: Placement | None = None  # the whole placement; None: only the cluster list known
+    network_isolation: bool | None = None
+    template_labels: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.placement is None:
+            object.__setattr__(self, "placement", Placement(clusters=self.placement_clusters))
+
+    @property
+    def where(self) -> Placement:
+        return self.placement or Placement(clusters=self.placement_clusters)
 
 
 @dataclass(frozen=True)
 class FederatedWorkspaceInfo:
     name: str
     placement_clusters: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class FederatedInfo:
+    """A KubeFed federated object on a host (`Federated<kind>`): what it places where."""
+
+    kind: str  # the pushed kind: Workspace, Namespace, User, WorkspaceRoleBinding, ...
+    name: str
+    placement: Placement
+    namespace: str = ""  # FederatedNamespace lives in the namespace it federates
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class ManagedInfo:
+    """An object a KubeFed pushed onto this cluster (`kubefed.io/managed=true`)."""
+
+    kind: str
+    name: str
+    workspace: str | None = None  # label kubesphere.io/workspace, where the kind has it
+
+
+@dataclass(frozen=True)
+class ReleaseInfo:
+    """An OpenPitrix application release (HelmRelease): uninstalled with its workspace."""
+
+    name: str
+    namespace: str
+    workspace: str | None
+    deleting: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +129,8 @@ class ClusterObjectInfo:
     labels: tuple[tuple[str, str], ...] = ()
     resource_version: str = ""
     deleting: bool = False
+    connection_type: str = "direct"  # direct | proxy (a cluster-agent dials the host's tower)
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +164,11 @@ class ClusterFacts:
     role_bindings: tuple[RoleBindingInfo, ...] = ()
     federation_leftovers: tuple[str, ...] = ()  # e.g. "serviceaccount kube-federation-system/x"
     extra: tuple[tuple[str, str], ...] = field(default=())
+    federated: tuple[FederatedInfo, ...] = ()  # hosts: every federated object, every kind
+    kubefed_clusters: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # name, labels
+    managed: tuple[ManagedInfo, ...] = ()  # objects a KubeFed pushed here (not ns/workspaces)
+    releases: tuple[ReleaseInfo, ...] = ()
+    host_credentials: tuple[str, ...] = ()  # hosts ksmc-bot made a member credential for
 
     @property
     def is_host(self) -> bool:
@@ -135,6 +185,13 @@ class ClusterFacts:
 
     def cluster_object(self, name: str) -> ClusterObjectInfo | None:
         return next((c for c in self.cluster_objects if c.name == name), None)
+
+    def federated_of(self, kind: str) -> dict[str, FederatedInfo]:
+        return {f.name: f for f in self.federated if f.kind == kind}
+
+    def joined_labels(self) -> dict[str, dict[str, str]]:
+        """Joined clusters (KubeFedCluster name → labels): what KubeFed selectors match."""
+        return {name: dict(labels) for name, labels in self.kubefed_clusters}
 
     def namespaces_in(self, workspace: str) -> tuple[NamespaceInfo, ...]:
         return tuple(n for n in self.namespaces if n.workspace == workspace)

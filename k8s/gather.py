@@ -8,6 +8,7 @@ The jwtSecret is reduced to a fingerprint inside the one function that sees it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -16,11 +17,15 @@ from typing import Any, TypeVar
 
 import yaml
 
+from k8s import placement
 from k8s.access import (
     CLUSTER_CONFIGURATIONS,
     CLUSTERS,
+    FEDERATED_TYPES,
     FEDERATED_WORKSPACES,
+    HELM_RELEASES,
     INSTALL_PLANS,
+    KUBEFED_CLUSTERS,
     USERS,
     WORKSPACE_ROLE_BINDINGS,
     WORKSPACE_TEMPLATES,
@@ -33,9 +38,12 @@ from k8s.errors import ClusterError, Forbidden, NotFound, Unreachable
 from k8s.facts import (
     ClusterFacts,
     ClusterObjectInfo,
+    FederatedInfo,
     FederatedWorkspaceInfo,
+    ManagedInfo,
     NamespaceInfo,
     OwnerRef,
+    ReleaseInfo,
     RoleBindingInfo,
     WorkspaceInfo,
     WorkspaceTemplateInfo,
@@ -59,6 +67,8 @@ LABEL_WORKSPACE = "kubesphere.io/workspace"
 LABEL_KUBEFED_MANAGED = "kubefed.io/managed"
 LABEL_HOST = "cluster-role.kubesphere.io/host"
 LABEL_USER_REF = "iam.kubesphere.io/user-ref"
+# the dedicated credential ksmc-bot makes on a member for each host (k8s/credentials.py)
+LABEL_CREDENTIAL_HOST = "ksmc.io/for-host"
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,19 @@ def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:
         "federation accounts": lambda: _unless(
             NotFound, lambda: api.list_service_accounts(FEDERATION_NAMESPACE)
         ),
+        "kubefed clusters": lambda: _list_kind(api, KUBEFED_CLUSTERS),
+        "releases": lambda: _list_kind(api, HELM_RELEASES),
+        "credentials": lambda: _unless(
+            NotFound,
+            lambda: api.list_service_accounts(KS_NAMESPACE, label_selector=LABEL_CREDENTIAL_HOST),
+        ),
     }
+    for kind, (fed, target) in FEDERATED_TYPES.items():
+        if kind == "Workspace":
+            continue  # read above as "federated workspaces"; namespaces are read as namespaces
+        reads[f"federated {kind}"] = functools.partial(_list_kind, api, fed)
+        if target is not None and target not in (USERS, WORKSPACE_ROLE_BINDINGS):
+            reads[f"managed {kind}"] = functools.partial(_list_managed, api, target)
     got, failed = _run_all(reads, workers)
     essential = [failed[k] for k in ("version", "kube-system") if k in failed]
     unreachable = [e for e in failed.values() if isinstance(e, Unreachable)]
@@ -189,10 +211,79 @@ def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:
             rb for o in got.get("workspace role bindings") or [] if (rb := _role_binding(o))
         ),
     )
+    facts = replace(
+        facts,
+        federated=_federated_objects(got),
+        kubefed_clusters=tuple(
+            sorted((_name(o), tuple(sorted(_labels(o).items()))) for o in got["kubefed clusters"])
+        )
+        if got.get("kubefed clusters")
+        else (),
+        managed=_managed_objects(got),
+        releases=tuple(_release(o) for o in got.get("releases") or []),
+        host_credentials=tuple(
+            sorted(
+                _labels(sa).get(LABEL_CREDENTIAL_HOST, "") for sa in got.get("credentials") or []
+            )
+        ),
+    )
     if not facts.is_host:
         leftovers = _federation_leftovers(namespaces, got.get("federation accounts") or [])
         facts = replace(facts, federation_leftovers=leftovers)
     return facts
+
+
+def _list_managed(api: ClusterApi, res: CustomResource) -> list[Obj]:
+    try:
+        return api.list_custom(res, label_selector=f"{LABEL_KUBEFED_MANAGED}=true")
+    except NotFound:
+        return []
+
+
+def _federated_objects(got: dict[str, Any]) -> tuple[FederatedInfo, ...]:
+    out = [
+        FederatedInfo("Workspace", _name(o), placement.of(o), deleting=_deleting(o))
+        for o in got.get("federated workspaces") or []
+    ]
+    for kind in FEDERATED_TYPES:
+        for o in got.get(f"federated {kind}") or []:
+            ns = _str(_dig(o, "metadata", "namespace")) or ""
+            # a FederatedNamespace is named after the namespace it federates and lives in it
+            out.append(FederatedInfo(kind, _name(o), placement.of(o), ns, _deleting(o)))
+    return tuple(out)
+
+
+def _managed_objects(got: dict[str, Any]) -> tuple[ManagedInfo, ...]:
+    out = [
+        ManagedInfo("User", _name(o))
+        for o in got.get("users") or []
+        if _labels(o).get(LABEL_KUBEFED_MANAGED) == "true"
+    ]
+    out += [
+        ManagedInfo("WorkspaceRoleBinding", _name(o), _labels(o).get(LABEL_WORKSPACE))
+        for o in got.get("workspace role bindings") or []
+        if _labels(o).get(LABEL_KUBEFED_MANAGED) == "true"
+    ]
+    for kind in FEDERATED_TYPES:
+        for o in got.get(f"managed {kind}") or []:
+            out.append(ManagedInfo(kind, _name(o), _labels(o).get(LABEL_WORKSPACE)))
+    return tuple(sorted(out, key=lambda m: (m.kind, m.name)))
+
+
+def _release(obj: Obj) -> ReleaseInfo:
+    labels = _labels(obj)
+    namespace = (
+        labels.get("kubesphere.io/namespace")
+        or _str(_dig(obj, "spec", "namespace"))
+        or _str(_dig(obj, "metadata", "namespace"))
+        or ""
+    )
+    return ReleaseInfo(
+        name=_name(obj),
+        namespace=namespace,
+        workspace=labels.get(LABEL_WORKSPACE),
+        deleting=_deleting(obj),
+    )
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -344,6 +435,8 @@ def _workspace(obj: Obj) -> WorkspaceInfo:
 
 
 def _template(obj: Obj) -> WorkspaceTemplateInfo:
+    isolation = _dig(obj, "spec", "template", "spec", "networkIsolation")
+    tlabels = _dig(obj, "spec", "template", "metadata", "labels")
     return WorkspaceTemplateInfo(
         name=_name(obj),
         uid=_str(_dig(obj, "metadata", "uid")) or "",
@@ -351,6 +444,11 @@ def _template(obj: Obj) -> WorkspaceTemplateInfo:
         placement_clusters=_placement(obj),
         manager=_str(_dig(obj, "spec", "template", "spec", "manager")),
         deleting=_deleting(obj),
+        placement=placement.of(obj),
+        network_isolation=isolation if isinstance(isolation, bool) else None,
+        template_labels=tuple(sorted((str(k), str(v)) for k, v in tlabels.items()))
+        if isinstance(tlabels, dict)
+        else (),
     )
 
 
@@ -372,7 +470,12 @@ def _cluster_object(obj: Obj) -> ClusterObjectInfo:
         (c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Ready"), {}
     )
     labels = _labels(obj)
+    annotations = _dig(obj, "metadata", "annotations")
     return ClusterObjectInfo(
+        connection_type=_str(_dig(obj, "spec", "connection", "type")) or "direct",
+        annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items()))
+        if isinstance(annotations, dict)
+        else (),
         name=_name(obj),
         uid_claimed=_str(_dig(obj, "status", "uid")) or None,
         ready=ready.get("status") == "True",

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from k8s import credentials
+from k8s.errors import ClusterError
 from k8s.executor import Executor, Outcome, ProgressSink, WorldChanged
 from k8s.gather import gather_all
 from k8s.plan import Plan
-from k8s.preflight import PreflightReport, Severity, evaluate
+from k8s.preflight import CheckResult, PreflightReport, Severity, evaluate
 from k8s.registry import ClusterRegistry
 from k8s.spec import MigrationSpec
 from k8s.steps import StepContext
+from k8s.steps.hostside import validate_from_host
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,43 @@ def preflight(
     """Read every cluster concurrently (read-only) and evaluate the checks and the plan."""
     settings = settings or EngineSettings()
     facts = gather_all(registry, registry.names(), settings.gather_timeout)
-    return evaluate(spec, facts, running_members)
+    report = evaluate(spec, facts, running_members)
+    if report.blocked:
+        return report
+    return replace(report, results=(*report.results, host_side_check(registry, spec, settings)))
+
+
+def host_side_check(
+    registry: ClusterRegistry, spec: MigrationSpec, settings: EngineSettings
+) -> CheckResult:
+    """Ask the new host itself, with the credential it will get, whether it can take the member.
+
+    The one write preflight makes: the host's dedicated ServiceAccount on the member (labelled,
+    idempotent, harmless until a join hands its token to the host), because only a credential
+    that exists can be validated from the host's side."""
+    member, host = spec.member, spec.target_host
+    try:
+        credentials.ensure(registry.api(member), host)
+        kubeconfig = credentials.kubeconfig(
+            registry.api(member), host, member, timeout=settings.gather_timeout
+        )
+        verdict = validate_from_host(registry.api(host), member, kubeconfig)
+        del kubeconfig
+    except (ClusterError, credentials.CredentialError) as e:
+        verdict = f"its credential could not be prepared on {member}: {e}"
+    if verdict is None:
+        return CheckResult(
+            "host-validation",
+            Severity.OK,
+            f"{host} validated {member} itself, with the credential it will be given",
+        )
+    return CheckResult(
+        "host-validation",
+        Severity.BLOCKER,
+        f"{host} cannot take {member}: {verdict}",
+        f"{host}'s ks-apiserver must reach {member}'s API server and accept it; fix what it "
+        "reported, then ask again",
+    )
 
 
 def standalone_kubeconfig(paths: str, context: str) -> bytes:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from k8s import credentials
+from k8s.consequences import Consequence, Writes, joined
 from k8s.facts import ClusterFacts
+from k8s.predict import predict
 from k8s.spec import SYSTEM_WORKSPACE, MigrationSpec
 
 
@@ -51,6 +55,11 @@ class Plan:
     extend_workspaces: tuple[str, ...]  # existing target workspaces the member is added to
     identity: dict[str, str]  # uids the plan was computed from (object → uid)
     steps: tuple[Step, ...]
+    consequences: tuple[Consequence, ...] = ()  # what every controller will do because of it
+
+    @property
+    def unrequested_deletions(self) -> tuple[Consequence, ...]:
+        return tuple(c for c in self.consequences if c.blocks)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +74,7 @@ class Plan:
             "extend_workspaces": list(self.extend_workspaces),
             "identity": dict(self.identity),
             "steps": [s.to_json() for s in self.steps],
+            "consequences": [c.to_json() for c in self.consequences],
         }
 
     @classmethod
@@ -81,6 +91,7 @@ class Plan:
             extend_workspaces=tuple(data["extend_workspaces"]),
             identity=dict(data["identity"]),
             steps=tuple(Step.from_json(s) for s in data["steps"]),
+            consequences=tuple(Consequence.from_json(c) for c in data.get("consequences") or ()),
         )
 
     def digest(self) -> str:
@@ -107,6 +118,13 @@ class Plan:
             out.append(f"current host: was {self.old_host}, now {other.old_host}")
         if self.moving_workspaces != other.moving_workspaces:
             out.append("the workspaces that move have changed")
+        named = set(self.delete) ^ set(other.delete)  # already said above, as deleted namespaces
+        mine_c = {_consequence_key(c) for c in self.consequences if not _said(c, named)}
+        theirs_c = {_consequence_key(c) for c in other.consequences if not _said(c, named)}
+        for key in sorted(theirs_c - mine_c):
+            out.append(f"now also: {key}")
+        for key in sorted(mine_c - theirs_c):
+            out.append(f"no longer: {key}")
         # an object in only one plan is already named above (kept/deleted, workspaces, host)
         for key in sorted(set(self.identity) & set(other.identity)):
             if self.identity[key] != other.identity[key]:
@@ -134,11 +152,65 @@ def moving_workspaces(spec: MigrationSpec, member: ClusterFacts) -> dict[str, st
     return {src: (spec.into or src) for src in sources}
 
 
+def _said(c: Consequence, namespaces: set[str]) -> bool:
+    """Consequences the kept/deleted/created lines of `differences` already speak for."""
+    if c.kind == "WorkspaceTemplate" and c.action.value == "create":
+        return True
+    return c.kind == "Namespace" and c.name in namespaces
+
+
+def _consequence_key(c: Consequence) -> str:
+    return f"{c.action.value} {c.words()} on {c.cluster}"
+
+
+def old_host_placements(
+    member: ClusterFacts,
+    old_host: ClusterFacts,
+    moving: Mapping[str, str],
+    labels: Mapping[str, str],
+) -> dict[str, tuple[str, ...]]:
+    """Each moving workspace's new cluster list on the old host: what it selects today without
+    the member. A selector placement becomes the explicit list of the clusters it selects now,
+    so taking the member out never drops another cluster."""
+    clusters = joined(old_host)
+    clusters.setdefault(member.name, dict(labels))
+    out: dict[str, tuple[str, ...]] = {}
+    for ws in sorted(moving):
+        tmpl = old_host.template(ws)
+        if tmpl is None or not tmpl.where.selects(member.name, clusters[member.name]):
+            continue
+        if tmpl.where.clusters is not None:
+            out[ws] = tuple(c for c in tmpl.where.clusters if c != member.name)
+        else:
+            out[ws] = tuple(sorted(tmpl.where.selected(clusters) - {member.name}))
+    return out
+
+
+def target_placements(
+    member: str, target: ClusterFacts, extend: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Each existing target workspace's new cluster list: everything it selects today, plus the
+    member (KubeFed lets an explicit list override a selector, so the list must carry them)."""
+    clusters = joined(target)
+    out: dict[str, tuple[str, ...]] = {}
+    for ws in extend:
+        tmpl = target.template(ws)
+        if tmpl is None:
+            continue
+        if tmpl.where.clusters is not None:
+            current = list(tmpl.where.clusters)
+            out[ws] = tuple(current + ([member] if member not in current else []))
+        else:
+            out[ws] = tuple(sorted(tmpl.where.selected(clusters) | {member}))
+    return out
+
+
 def build_plan(
     spec: MigrationSpec,
     member: ClusterFacts,
     target: ClusterFacts,
     old_host: ClusterFacts | None,
+    facts: Mapping[str, ClusterFacts] | None = None,
 ) -> Plan:
     """The plan for the facts as they are; preflight decides separately whether it may run."""
     moving = moving_workspaces(spec, member)
@@ -166,6 +238,8 @@ def build_plan(
     old_name = old_host.name if old_host is not None else None
     cluster_labels: dict[str, str] = {}
     old_templates: dict[str, dict[str, Any]] = {}
+    old_placements: dict[str, tuple[str, ...]] = {}
+    revoked = None
     if old_host is not None:
         obj = old_host.cluster_object(member.name)
         if obj is not None:
@@ -174,7 +248,30 @@ def build_plan(
         for src in moving:
             tmpl = old_host.template(src)
             if tmpl is not None:
-                old_templates[src] = {"manager": tmpl.manager}
+                old_templates[src] = {
+                    "manager": tmpl.manager,
+                    "networkIsolation": tmpl.network_isolation,
+                    "labels": dict(tmpl.template_labels),
+                }
+        old_placements = old_host_placements(member, old_host, moving, cluster_labels)
+        if old_host.name in member.host_credentials:
+            revoked = credentials.account_name(old_host.name)
+    new_placements = target_placements(member.name, target, extend)
+    writes = Writes(
+        moving=moving,
+        keep=keep,
+        old_placements=old_placements,
+        target_placements=new_placements,
+        created_templates=create,
+        join_labels=cluster_labels,
+        credential=credentials.account_name(target.name),
+        revoked=revoked,
+    )
+    everyone = dict(facts or {})
+    for f in (member, target, old_host):
+        if f is not None:
+            everyone.setdefault(f.name, f)
+    consequences = predict(spec, everyone, old_host, writes)
     steps = _steps(
         spec,
         member,
@@ -187,6 +284,9 @@ def build_plan(
         extend,
         cluster_labels,
         old_templates,
+        old_placements,
+        new_placements,
+        revoked,
     )
     return Plan(
         spec=spec,
@@ -200,6 +300,7 @@ def build_plan(
         extend_workspaces=extend,
         identity=identity,
         steps=tuple(steps),
+        consequences=consequences,
     )
 
 
@@ -215,9 +316,26 @@ def _steps(
     extend: tuple[str, ...],
     cluster_labels: dict[str, str],
     old_templates: dict[str, dict[str, Any]],
+    old_placements: dict[str, tuple[str, ...]],
+    new_placements: dict[str, tuple[str, ...]],
+    revoked: str | None,
 ) -> list[Step]:
     m, t = member.name, target.name
-    steps: list[Step] = []
+    steps: list[Step] = [
+        Step(
+            "prepare_credential",
+            m,
+            f"Create {t}'s own credential on {m} (service account "
+            f"{credentials.NAMESPACE}/{credentials.account_name(t)})",
+            {"host": t},
+        ),
+        Step(
+            "validate_from_host",
+            t,
+            f"Ask {t} to validate {m} with that credential",
+            {"member": m, "member_uid": member.kube_system_uid},
+        ),
+    ]
     if keep:
         steps.append(
             Step(
@@ -227,13 +345,17 @@ def _steps(
                 {"namespaces": list(keep)},
             )
         )
-    if moving and old_host is not None:
+    if old_placements and old_host is not None:
         steps.append(
             Step(
                 "remove_placement",
                 old_host,
-                f"Remove {m} from the placement of {_names(tuple(moving))} on {old_host}",
-                {"workspaces": sorted(moving), "member": m},
+                f"Remove {m} from the placement of {_names(tuple(old_placements))} on {old_host}",
+                {
+                    "workspaces": sorted(old_placements),
+                    "member": m,
+                    "placements": {ws: list(c) for ws, c in sorted(old_placements.items())},
+                },
             )
         )
     if moving:
@@ -249,10 +371,19 @@ def _steps(
     if old_host is not None:
         steps.append(
             Step(
+                "validate_from_host",
+                t,
+                f"Ask {t} again to validate {m}, right before {old_host} lets go of it",
+                {"member": m, "member_uid": member.kube_system_uid},
+            )
+        )
+        steps.append(
+            Step(
                 "unbind_cluster",
                 old_host,
-                f"Unbind {m} from {old_host}",
-                {"member": m, "member_uid": member.kube_system_uid},
+                f"Unbind {m} from {old_host}"
+                + (f" and revoke {old_host}'s credential on {m}" if revoked else ""),
+                {"member": m, "member_uid": member.kube_system_uid, "revoke": revoked},
             )
         )
     if spec.sync_jwt:
@@ -267,13 +398,21 @@ def _steps(
     )
     for ws in create:
         sources = sorted(s for s, d in moving.items() if d == ws)
-        manager = next((old_templates[s]["manager"] for s in sources if s in old_templates), None)
+        source = next((old_templates[s] for s in sources if s in old_templates), {})
         steps.append(
             Step(
                 "ensure_workspace",
                 t,
                 f"Create workspace {ws} on {t} with {m}",
-                {"workspace": ws, "member": m, "manager": manager or "admin", "create": True},
+                {
+                    "workspace": ws,
+                    "member": m,
+                    "manager": source.get("manager") or "admin",
+                    "create": True,
+                    "clusters": [m],
+                    "networkIsolation": source.get("networkIsolation"),
+                    "labels": source.get("labels") or {},
+                },
             )
         )
     for ws in extend:
@@ -282,7 +421,13 @@ def _steps(
                 "ensure_workspace",
                 t,
                 f"Add {m} to workspace {ws} on {t}",
-                {"workspace": ws, "member": m, "manager": None, "create": False},
+                {
+                    "workspace": ws,
+                    "member": m,
+                    "manager": None,
+                    "create": False,
+                    "clusters": list(new_placements.get(ws) or [m]),
+                },
             )
         )
     if keep:

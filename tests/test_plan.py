@@ -116,9 +116,12 @@ def spec(**fields: object) -> MigrationSpec:
 def test_the_documented_example_in_steps() -> None:
     plan = plan_for(spec(keep=("ns1", "ns2")))
     assert [(s.kind, s.cluster) for s in plan.steps] == [
+        ("prepare_credential", "member-a"),
+        ("validate_from_host", "host-b"),
         ("unbind_namespaces", "member-a"),
         ("remove_placement", "host-a"),
         ("delete_workspaces", "member-a"),
+        ("validate_from_host", "host-b"),
         ("unbind_cluster", "host-a"),
         ("join_cluster", "host-b"),
         ("ensure_workspace", "host-b"),
@@ -130,15 +133,15 @@ def test_the_documented_example_in_steps() -> None:
     assert (plan.keep, plan.delete) == (("ns1", "ns2"), ())
     assert plan.untouched == ("kube-system", "ns3", "scratch")
     assert (plan.create_workspaces, plan.extend_workspaces) == (("team-x",), ())
-    join = plan.steps[4]
+    join = plan.steps[7]
     assert join.params == {
         "member": "member-a",
         "member_uid": MEMBER_UID,
         "labels": {"cluster.kubesphere.io/group": "production"},
     }
-    ensure = plan.steps[5]
+    ensure = plan.steps[8]
     assert ensure.params["manager"] == "xavier"  # carried over from host-a's template
-    assert plan.steps[6].params == {"bindings": {"ns1": "team-x", "ns2": "team-x"}}
+    assert plan.steps[9].params == {"bindings": {"ns1": "team-x", "ns2": "team-x"}}
     assert plan.identity == {
         "cluster member-a": MEMBER_UID,
         "workspace team-x on member-a": "ws-team-x",
@@ -246,13 +249,20 @@ def test_into_collapses_workspaces_into_one() -> None:
         "member": "member-a",
         "manager": "xavier",
         "create": True,
+        "clusters": ["member-a"],
+        "networkIsolation": None,
+        "labels": {},
     }
     rebind = next(s for s in plan.steps if s.kind == "rebind_namespaces")
     assert rebind.params == {"bindings": {"ns1": "team-z", "ns3": "team-z"}}
     delete = next(s for s in plan.steps if s.kind == "delete_workspaces")
     assert delete.params == {"workspaces": ["team-x", "team-y"], "discard": ["ns2"]}
     placement = next(s for s in plan.steps if s.kind == "remove_placement")
-    assert placement.params == {"workspaces": ["team-x", "team-y"], "member": "member-a"}
+    assert placement.params == {
+        "workspaces": ["team-x", "team-y"],
+        "member": "member-a",
+        "placements": {"team-x": [], "team-y": []},
+    }
 
 
 def test_into_an_existing_workspace_extends_it() -> None:
@@ -280,19 +290,28 @@ def test_a_member_bound_nowhere_is_only_joined() -> None:
     plan = build_plan(spec(keep=("scratch",)), member(), HOST_B, None)
     assert plan.old_host is None
     assert [s.kind for s in plan.steps] == [
+        "prepare_credential",
+        "validate_from_host",
         "unbind_namespaces",
         "join_cluster",
         "rebind_namespaces",
         "verify",
     ]
     # scratch is in no workspace: unbound (a no-op) but never bound to anything
-    assert plan.steps[2].params == {"bindings": {}}
-    assert plan.steps[1].params["labels"] == {}
+    assert plan.steps[4].params == {"bindings": {}}
+    assert plan.steps[3].params["labels"] == {}
 
 
 def test_moving_without_projects_only_moves_the_cluster() -> None:
     plan = plan_for(spec())
-    assert [s.kind for s in plan.steps] == ["unbind_cluster", "join_cluster", "verify"]
+    assert [s.kind for s in plan.steps] == [
+        "prepare_credential",
+        "validate_from_host",
+        "validate_from_host",
+        "unbind_cluster",
+        "join_cluster",
+        "verify",
+    ]
     assert plan.keep == () and plan.delete == () and plan.moving_workspaces == {}
 
 
@@ -300,8 +319,8 @@ def test_long_namespace_lists_are_shortened_in_titles() -> None:
     many = tuple(ns(f"app-{i:02}", "team-x") for i in range(10))
     keep = ("ns1", "ns2", *(n.name for n in many))
     plan = plan_for(spec(keep=keep), member(*many))
-    assert plan.steps[0].title == (
+    assert plan.steps[2].title == (
         "Unbind app-00, app-01, app-02, app-03, app-04, app-05 and 6 more from their workspace "
         "on member-a"
     )
-    assert plan.steps[0].params["namespaces"] == sorted(keep)
+    assert plan.steps[2].params["namespaces"] == sorted(keep)

@@ -182,8 +182,9 @@ def test_an_unreachable_old_host_blocks(engine: Any) -> None:
     assert report.blocked
 
 
-def test_a_cleanly_unbound_member_only_warns(engine: Any) -> None:
-    """KubeSphere leaves multicluster.clusterName behind after an unbind: not a blocker."""
+def test_a_member_with_another_hosts_marks_and_no_claimant_is_blocked(engine: Any) -> None:
+    """KubeSphere's unbind leaves clusterName and the kubefed-managed copies behind, which look
+    exactly like a host the bot cannot see still managing the member: that blocks (#11)."""
     from k8s.sim.resources import CLUSTERS
 
     world = engine.world
@@ -192,9 +193,11 @@ def test_a_cleanly_unbound_member_only_warns(engine: Any) -> None:
         host_a.store.delete(CLUSTERS, "", "member-a")
     assert world.settle(10)
     report = engine.preflight(keep="ns1,ns2")
-    result = only(report, "current-host", WARN)
-    assert "no host in the bot's kubeconfig claims it now" in result.message
-    assert not any(r.id == "current-host" and r.severity is BLOCK for r in report.results)
+    result = only(report, "managed-elsewhere", BLOCK)
+    assert "kubesphere-config names it 'member-a'" in result.message
+    assert "kubefed-managed workspace(s) team-x, team-y" in result.message
+    assert "remove the kubefed-managed leftovers" in result.remedy
+    assert report.blocked
 
 
 @pytest.mark.parametrize(
@@ -434,6 +437,9 @@ def test_a_new_target_workspace_is_created(demo: Any) -> None:
         "member": "member-a",
         "manager": "admin",
         "create": True,
+        "clusters": ["member-a"],
+        "networkIsolation": None,
+        "labels": {},
     }
 
 

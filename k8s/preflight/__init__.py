@@ -54,6 +54,7 @@ class Context:
     spec: MigrationSpec
     facts: dict[str, ClusterFacts]
     running_members: frozenset[str] = frozenset()
+    plan: Plan | None = None  # built before the checks, so they can judge its consequences
 
     @property
     def member(self) -> ClusterFacts:
@@ -131,11 +132,12 @@ def evaluate(
     from k8s.preflight.registry import CHECKS
 
     ctx = Context(spec, facts, running_members)
+    plan = None
+    if ctx.member.reachable and ctx.target.reachable and ctx.member.kube_system_uid:
+        plan = build_plan(spec, ctx.member, ctx.target, ctx.old_host(), facts)
+    ctx = Context(spec, facts, running_members, plan)
     results: list[CheckResult] = []
     for check in CHECKS:
         results.extend(check(ctx))
-    plan = None
-    if ctx.member.reachable and ctx.target.reachable and ctx.member.kube_system_uid:
-        plan = build_plan(spec, ctx.member, ctx.target, ctx.old_host())
     errors = {n: f.error for n, f in facts.items() if f.error}
     return PreflightReport(spec, tuple(results), plan, errors)

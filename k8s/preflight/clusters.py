@@ -130,15 +130,7 @@ def binding(ctx: Context) -> Iterator[CheckResult]:
                 "fails), or remove it from the bot's kubeconfig if it is gone for good",
             )
         elif m.cluster_name:
-            # KubeSphere 3.x leaves multicluster.clusterName behind after an unbind
-            yield CheckResult(
-                "current-host",
-                WARN,
-                f"{m.name} was joined to a host before (as {m.cluster_name!r}) but no host in "
-                f"the bot's kubeconfig claims it now; it will only be joined to {t.name}",
-                "if another host outside the bot's kubeconfig still lists it, unbind it there "
-                "first",
-            )
+            pass  # marks of an earlier host: fleet.manager decides whether that blocks
         else:
             yield CheckResult(
                 "current-host", INFO, f"{m.name} is not bound to any host; it will only be joined"

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from k8s import credentials
 from k8s.access import CLUSTER_CONFIGURATIONS, CLUSTERS, WORKSPACES, ClusterApi
 from k8s.errors import NotFound
 from k8s.plan import Step
@@ -42,7 +43,12 @@ class UnbindCluster(StepImpl):
     kind = "unbind_cluster"
 
     def is_done(self, ctx: StepContext, step: Step) -> bool:
-        return _cluster(ctx.api(step.cluster), str(step.params["member"])) is None
+        member = str(step.params["member"])
+        if _cluster(ctx.api(step.cluster), member) is not None:
+            return False
+        return not step.params.get("revoke") or not credentials.exists(
+            ctx.api(member), step.cluster
+        )
 
     def apply(self, ctx: StepContext, step: Step) -> str:
         api = ctx.api(step.cluster)
@@ -58,9 +64,12 @@ class UnbindCluster(StepImpl):
                 api.delete_custom(CLUSTERS, member, uid=str(obj["metadata"]["uid"]))
         ctx.wait_until(
             f"{step.cluster} to release {member} (its finalizer needs {member} reachable)",
-            lambda: self.is_done(ctx, step),
+            lambda: _cluster(api, member) is None,
         )
-        return f"{member} unbound from {step.cluster}"
+        revoked = ""
+        if step.params.get("revoke") and credentials.revoke(ctx.api(member), step.cluster):
+            revoked = f"; {step.cluster}'s credential on {member} revoked"
+        return f"{member} unbound from {step.cluster}{revoked}"
 
     def hint(self, step: Step) -> str:
         return (
@@ -134,7 +143,12 @@ class JoinCluster(StepImpl):
         if obj is not None and _claims(obj) and _claims(obj) != step.params["member_uid"]:
             raise StepError(f"{step.cluster} already has a Cluster {member} for another cluster")
         if obj is None:
-            kubeconfig = base64.b64encode(ctx.member_kubeconfig(member)).decode()
+            try:  # the host's own credential (prepare_credential), never the bot's identity
+                own = credentials.kubeconfig(ctx.api(member), step.cluster, member)
+            except credentials.CredentialError as e:
+                raise StepError(str(e)) from e
+            kubeconfig = base64.b64encode(own).decode()
+            del own
             with created_by_us():
                 api.create_custom(
                     CLUSTERS,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from k8s import placement
 from k8s.access import WORKSPACE_TEMPLATES, WORKSPACES, ClusterApi
 from k8s.errors import NotFound
 from k8s.plan import Step
@@ -27,10 +28,8 @@ def _get(api: ClusterApi, res: Any, name: str) -> Obj | None:
 
 
 def _placement(tmpl: Obj) -> list[str] | None:
-    clusters = ((tmpl.get("spec") or {}).get("placement") or {}).get("clusters")
-    if clusters is None:
-        return None
-    return [str(c.get("name")) for c in clusters]
+    clusters = placement.of(tmpl).clusters
+    return None if clusters is None else list(clusters)
 
 
 def assert_only_planned_deletions(ctx: StepContext, member: str, workspaces: list[str]) -> None:
@@ -64,19 +63,28 @@ def assert_only_planned_deletions(ctx: StepContext, member: str, workspaces: lis
 @register
 class RemovePlacement(StepImpl):
     """Take the member out of the old host's WorkspaceTemplates, so the old host no longer claims
-    it (KubeSphere does not do this on unbind, kubesphere#3084)."""
+    it (KubeSphere does not do this on unbind, kubesphere#3084). Each template gets the explicit
+    cluster list the approver saw: the clusters it selected without the member, so a selector
+    placement keeps every other cluster it selects (KubeFed lets a list override a selector)."""
 
     kind = "remove_placement"
 
-    def _pending(self, ctx: StepContext, step: Step) -> list[tuple[str, Obj]]:
+    def _pending(self, ctx: StepContext, step: Step) -> list[tuple[str, Obj, list[str]]]:
         api = ctx.api(step.cluster)
         member = str(step.params["member"])
+        wanted = _wanted(step)
         out = []
         for ws in step.params["workspaces"]:
             tmpl = _get(api, WORKSPACE_TEMPLATES, str(ws))
-            placement = _placement(tmpl) if tmpl else None
-            if tmpl is not None and placement is not None and member in placement:
-                out.append((str(ws), tmpl))
+            if tmpl is None:
+                continue
+            current = placement.of(tmpl)
+            target = wanted.get(str(ws))
+            if target is None:  # a plan from before placements were recorded
+                if current.clusters is not None and member in current.clusters:
+                    out.append((str(ws), tmpl, [c for c in current.clusters if c != member]))
+            elif current.clusters is None or list(current.clusters) != target:
+                out.append((str(ws), tmpl, target))
         return out
 
     def is_done(self, ctx: StepContext, step: Step) -> bool:
@@ -88,14 +96,13 @@ class RemovePlacement(StepImpl):
         if pending:
             assert_only_planned_deletions(ctx, member, list(step.params["workspaces"]))
         api = ctx.api(step.cluster)
-        for ws, tmpl in pending:
-            rest = [{"name": c} for c in (_placement(tmpl) or []) if c != member]
+        for ws, tmpl, clusters in pending:
             api.patch_custom(
                 WORKSPACE_TEMPLATES,
                 ws,
                 {
                     "metadata": {"resourceVersion": tmpl["metadata"]["resourceVersion"]},
-                    "spec": {"placement": {"clusters": rest}},
+                    "spec": {"placement": {"clusters": [{"name": c} for c in clusters]}},
                 },
             )
         return f"removed {member} from {len(pending)} workspace placement(s) on {step.cluster}"
@@ -105,6 +112,11 @@ class RemovePlacement(StepImpl):
             f"on {step.cluster}: edit each workspacetemplate and remove {step.params['member']} "
             "from spec.placement.clusters, then Retry"
         )
+
+
+def _wanted(step: Step) -> dict[str, list[str]]:
+    raw = step.params.get("placements") or {}
+    return {str(ws): [str(c) for c in clusters] for ws, clusters in raw.items()}
 
 
 @register
@@ -187,33 +199,20 @@ class EnsureWorkspace(StepImpl):
         name, member = str(step.params["workspace"]), str(step.params["member"])
         tmpl = _get(api, WORKSPACE_TEMPLATES, name)
         if tmpl is None:
-            manager = step.params.get("manager") or "admin"
             with created_by_us():
-                api.create_custom(
-                    WORKSPACE_TEMPLATES,
-                    {
-                        "apiVersion": WORKSPACE_TEMPLATES.api_version,
-                        "kind": "WorkspaceTemplate",
-                        "metadata": {"name": name},
-                        "spec": {
-                            "template": {"spec": {"manager": manager}},
-                            "placement": {"clusters": [{"name": member}]},
-                        },
-                    },
-                    idempotent=True,
-                )
+                api.create_custom(WORKSPACE_TEMPLATES, _new_template(step), idempotent=True)
             what = f"created workspace {name} on {step.cluster}"
         else:
-            placement = _placement(tmpl) or []
-            if member not in placement:
+            current = _placement(tmpl)
+            # the approved list keeps every cluster the template selected (selector included)
+            wanted = [str(c) for c in step.params.get("clusters") or [*(current or []), member]]
+            if current is None or member not in current:
                 api.patch_custom(
                     WORKSPACE_TEMPLATES,
                     name,
                     {
                         "metadata": {"resourceVersion": tmpl["metadata"]["resourceVersion"]},
-                        "spec": {
-                            "placement": {"clusters": [{"name": c} for c in [*placement, member]]}
-                        },
+                        "spec": {"placement": {"clusters": [{"name": c} for c in wanted]}},
                     },
                 )
             what = f"added {member} to workspace {name} on {step.cluster}"
@@ -227,3 +226,24 @@ class EnsureWorkspace(StepImpl):
             f"on {step.cluster}: check workspacetemplate {step.params['workspace']} and that "
             f"{step.params['member']} is Ready, then Retry"
         )
+
+
+def _new_template(step: Step) -> Obj:
+    """The target template, carrying the old one's manager, network isolation and labels."""
+    spec: Obj = {"manager": step.params.get("manager") or "admin"}
+    if step.params.get("networkIsolation") is not None:
+        spec["networkIsolation"] = bool(step.params["networkIsolation"])
+    template: Obj = {"spec": spec}
+    labels = step.params.get("labels") or {}
+    if labels:
+        template["metadata"] = {"labels": dict(labels)}
+    clusters = step.params.get("clusters") or [step.params["member"]]
+    return {
+        "apiVersion": WORKSPACE_TEMPLATES.api_version,
+        "kind": "WorkspaceTemplate",
+        "metadata": {"name": str(step.params["workspace"])},
+        "spec": {
+            "template": template,
+            "placement": {"clusters": [{"name": str(c)} for c in clusters]},
+        },
+    }
