@@ -301,10 +301,13 @@ def test_workspace_conflict_blocks_the_join(fleet: Fleet) -> None:
 
     obj = wait_for(failed, what="the join to fail")
     federated = condition(obj, "Federated")
-    assert federated is not None and federated["message"] == CONFLICT
+    # cluster_controller.go syncCluster: the join error is the Federated *reason*
+    assert federated is not None and federated["reason"] == CONFLICT
+    assert federated["message"] == "Cluster can not join federation control plane"
     ready = condition(obj, "Ready")
     assert ready is not None and ready["status"] == "False"
-    assert ready["message"] == "Cluster join federation control plane failed"
+    assert ready["reason"] == "Cluster join federation control plane failed"
+    assert ready["message"] == "Cluster is Not Ready now"
     assert "member-a" not in {
         i["metadata"]["name"]
         for i in fleet.custom("host-b").list_namespaced_custom_object(

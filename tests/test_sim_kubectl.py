@@ -38,7 +38,14 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def kubectl(sim_kubeconfig: Path, tmp_path: Path) -> Kubectl:
     """`kubectl(context, *args)` runs kubectl against `sim_world`; `check=False` allows failure."""
-    env = {**os.environ, "KUBECONFIG": str(sim_kubeconfig)}
+    # client-go sends the token only to https servers; every simulated port also speaks TLS
+    config = yaml.safe_load(sim_kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = entry["cluster"]["server"].replace("http://", "https://")
+        entry["cluster"]["insecure-skip-tls-verify"] = True
+    tls_kubeconfig = tmp_path / "kubeconfig-tls"
+    tls_kubeconfig.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "KUBECONFIG": str(tls_kubeconfig)}
     cache = tmp_path / "kube-cache"
 
     def run(context: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -167,8 +174,8 @@ def test_tables_short_names_and_label_columns(kubectl: Kubectl) -> None:
     assert sa.split() == ["serviceaccount/member-a-kubesphere"]
 
 
-def test_get_watch_streams_changes(kubectl: Kubectl, sim_kubeconfig: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "KUBECONFIG": str(sim_kubeconfig)}
+def test_get_watch_streams_changes(kubectl: Kubectl, tmp_path: Path) -> None:
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "kubeconfig-tls")}  # the fixture's
     cmd = [
         "kubectl",
         f"--cache-dir={tmp_path / 'watch-cache'}",

@@ -2,7 +2,8 @@
 
 The installer turns the ClusterConfiguration `kubesphere-system/ks-installer` into the
 `kubesphere-config` ConfigMap; ks-apiserver answers `/kapis/version` and `configz` from it through
-the kube-apiserver service proxy, which is how a host (and ksmc-bot) reads a member.
+the kube-apiserver service proxy, which is how a host (and ksmc-bot) reads a member; the import
+validation (`clusters/validation`) is served the same way, on the host.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ Obj = dict[str, Any]
 KS_NS = "kubesphere-system"
 KS_CONFIG = "kubesphere-config"
 KS_INSTALLER = "ks-installer"
+VALIDATION = "/kapis/cluster.kubesphere.io/v1alpha1/clusters/validation"
 
 # cc spec key → kubesphere.yaml section (the components configz reports)
 COMPONENT_SECTIONS = {
@@ -125,8 +127,10 @@ def configz(config: Obj) -> dict[str, bool]:
 
 
 def service_proxy(
-    cluster: SimCluster, namespace: str, service: str, rest: str, method: str
+    cluster: SimCluster, namespace: str, service: str, rest: str, method: str, body: bytes = b""
 ) -> tuple[int, Any]:
+    """ks-apiserver behind the kube-apiserver service proxy: version, configz, and the import
+    validation (`k8s/sim/validation.py`); anything else is 404 as from go-restful."""
     svc = service.split(":")[-2] if service.count(":") >= 1 else service
     if service.startswith("http:") or service.startswith("https:"):
         svc = service.split(":")[1]
@@ -134,7 +138,8 @@ def service_proxy(
         ns_exists = cluster.store.peek(NAMESPACES, "", namespace) is not None
         config = read_config(cluster) if namespace == KS_NS and svc == "ks-apiserver" else None
         ks_version = version(cluster)
-    if not ns_exists or config is None or method != "GET":
+    validating = rest.rstrip("/") == VALIDATION and method == "POST"
+    if not ns_exists or config is None or (method != "GET" and not validating):
         return 404, {
             "kind": "Status",
             "apiVersion": "v1",
@@ -145,6 +150,10 @@ def service_proxy(
             "details": {"name": svc, "kind": "services"},
             "code": 404,
         }
+    if validating:
+        from k8s.sim import validation
+
+        return validation.validate(cluster, body)
     if rest.rstrip("/") == "/kapis/version":
         return 200, {
             "gitVersion": ks_version,

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from k8s.sim import discovery, errors, protobuf
+from k8s.sim import auth, discovery, errors, protobuf
 from k8s.sim.listing import list_objects, table_for, watch_events
 from k8s.sim.resources import ResourceType
 
@@ -74,6 +79,33 @@ class _DropConnection(Exception):
     pass
 
 
+_TLS: list[ssl.SSLContext] = []
+_TLS_LOCK = threading.Lock()
+
+
+def tls_context() -> ssl.SSLContext:
+    """A self-signed server context for 127.0.0.1, made once per process with the openssl CLI.
+
+    kubectl (client-go) sends a kubeconfig's token only to https servers
+    (`rest.IsConfigTransportTLS`), so each port also speaks TLS; clients that want it use
+    `https://` with `insecure-skip-tls-verify`."""
+    with _TLS_LOCK:
+        if not _TLS:
+            folder = Path(tempfile.mkdtemp(prefix="ksmc-sim-tls-"))
+            key, cert = folder / "key.pem", folder / "cert.pem"
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "365", "-subj",
+                 "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                 "-keyout", str(key), "-out", str(cert)],
+                check=True, capture_output=True, timeout=30,
+            )  # fmt: skip
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key)
+            _TLS.append(ctx)
+        return _TLS[0]
+
+
 class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -82,6 +114,24 @@ class SimHTTPServer(ThreadingHTTPServer):
     def __init__(self, cluster: SimCluster, port: int) -> None:
         self.cluster = cluster
         super().__init__(("127.0.0.1", port), Handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Plain http, or TLS when the first byte is a handshake record (0x16): one port serves
+        both, so the bot's http kubeconfig and kubectl's https one reach the same cluster."""
+        conn = request
+        try:
+            request.settimeout(30)
+            first = request.recv(1, socket.MSG_PEEK)
+            request.settimeout(None)
+            if first == b"\x16":
+                conn = tls_context().wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError, subprocess.SubprocessError):
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            if conn is not request:
+                conn.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -119,14 +169,24 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         self._pending_log: tuple[str, str, str, str] | None = None
-        if path.startswith("/_sim"):
-            code, payload = cluster.world.control(cluster, method, path, query, body)
+        if path.startswith("/_sim"):  # the test harness's own API: never authenticated
+            try:
+                code, payload = cluster.world.control(cluster, method, path, query, body)
+            except (ValueError, TypeError, AttributeError, KeyError) as e:
+                # malformed control input is the caller's mistake, never a 500
+                code, payload = 400, {"error": f"bad control request: {e}"}
             self._send_json(code, payload)
             return
         # recorded before the answer is written, so a client that got its answer finds it logged
         self._pending_log = (method, path, url.query, self.headers.get("Content-Type", ""))
         if not cluster.is_up:
             self.close_connection = True
+            return
+        try:
+            watching = query.get("watch") in ("true", "1")
+            auth.check(cluster, self.headers.get("Authorization"), method, path, watching)
+        except errors.ApiError as e:
+            self._send_json(e.code, e.status())
             return
         if method == "GET" and path == "/openapi/v2":
             self._send_bytes(200, discovery.openapi_v2_protobuf(), discovery.OPENAPI_V2_PB)
@@ -201,7 +261,7 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, fixed, {}
         m = _SERVICE_PROXY.match(path)
         if m:
-            code, payload = cluster.service_proxy(m["ns"], m["svc"], m["rest"] or "/", method)
+            code, payload = cluster.service_proxy(m["ns"], m["svc"], m["rest"] or "/", method, body)
             return code, payload, {}
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 3:

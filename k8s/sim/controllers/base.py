@@ -6,10 +6,8 @@ import base64
 import copy
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from k8s.sim import errors, kubesphere
-from k8s.sim.resources import CLUSTERS, KUBEFEDCLUSTERS, ResourceType
+from k8s.sim.resources import CLUSTERS, KUBEFEDCLUSTERS, SECRETS, ResourceType
 from k8s.sim.store import meta
 
 if TYPE_CHECKING:
@@ -123,39 +121,51 @@ def _now() -> str:
 
 def kubeconfig_server(cluster_obj: Obj) -> str | None:
     """The API server URL in a Cluster's base64 kubeconfig (what the host would dial)."""
+    from k8s.sim import clientcmd
+
     conn = (cluster_obj.get("spec") or {}).get("connection") or {}
     raw = conn.get("kubeconfig")
     if not raw:
         return None
     try:
-        config = yaml.safe_load(base64.b64decode(raw))
-        ctx_name = config.get("current-context")
-        contexts = {c["name"]: c["context"] for c in config.get("contexts") or []}
-        clusters = {c["name"]: c["cluster"] for c in config.get("clusters") or []}
-        ctx = contexts.get(ctx_name) or next(iter(contexts.values()))
-        return str(clusters[ctx["cluster"]]["server"])
-    except Exception:
+        return clientcmd.load(clientcmd.decode(raw)).host
+    except clientcmd.ConfigError:
         return None
 
 
-def member_of(world: World, cluster_obj: Obj) -> SimCluster | None:
-    """The simulated cluster a host's Cluster object points at, whether or not it is up."""
+def member_of(world: World, host: SimCluster, cluster_obj: Obj) -> SimCluster | None:
+    """The simulated cluster a host's Cluster object points at, whether or not it is reachable
+    (a tower address resolves through that host's agent session)."""
+    from k8s.sim import network
+
     server = kubeconfig_server(cluster_obj)
-    return world.cluster_by_url(server) if server else None
+    return network.resolve(world, host, server) if server else None
 
 
 def joined_members(world: World, host: SimCluster) -> dict[str, SimCluster]:
-    """Members KubeFed can reach from this host: a KubeFedCluster exists and the member is up."""
+    """Members KubeFed can reach from this host: a KubeFedCluster exists, its endpoint answers
+    from the host's network position and the token in `<name>-secret` is accepted there."""
+    from k8s.sim import auth, network
+
     out: dict[str, SimCluster] = {}
     for cl in host.store.iter(CLUSTERS):
         name = meta(cl)["name"]
         if "cluster-role.kubesphere.io/host" in (meta(cl).get("labels") or {}):
             out[name] = host
             continue
-        if host.store.peek(KUBEFEDCLUSTERS, FEDERATION_NS, name) is None:
+        kfc = host.store.peek(KUBEFEDCLUSTERS, FEDERATION_NS, name)
+        if kfc is None:
             continue
-        member = member_of(world, cl)
-        if member is not None and member.is_up:
+        member, tunnelled = network.route(world, host, str(kfc["spec"].get("apiEndpoint", "")))
+        if member is None:
+            continue
+        secret = host.store.peek(SECRETS, FEDERATION_NS, f"{name}-secret") or {}
+        raw = (secret.get("data") or {}).get("token") or ""
+        try:
+            token = base64.b64decode(raw).decode()
+        except (ValueError, UnicodeDecodeError):
+            token = ""
+        if tunnelled or auth.valid_token(member, token):
             out[name] = member
     return out
 

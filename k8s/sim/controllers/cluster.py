@@ -1,19 +1,26 @@
 """The host's cluster controller: join a member named by a Cluster's kubeconfig, unjoin on delete.
 
-Reproduces KubeSphere 3.4.1's pitfalls on purpose: a member with another jwtSecret still becomes
-Ready, unbinding leaves the member's namespaces and Workspaces as they were, and the 3.4
-webhook refuses to drop the finalizer while the member is unreachable.
+Follows KubeSphere 3.4.1 `pkg/controller/cluster/cluster_controller.go` syncCluster, `join.go` and
+`cluster_webhook.go`. The member is dialled from the host's network position with the kubeconfig
+in the Cluster object (`k8s/sim/network.py`, parsed as client-go would in the pod by
+`k8s/sim/clientcmd.py`), never with what the bot can reach. Pitfalls kept on purpose: a member with
+another jwtSecret still becomes Ready, unbinding leaves the member's namespaces and Workspaces, a
+kubeconfig client-go cannot load leaves no condition (upstream only logs it), and the 3.4 webhook
+refuses every update, the finalizer's removal included, while the host cannot reach the member.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
-from k8s.sim import errors, kubesphere
+from k8s.sim import clientcmd, errors, kubesphere, network
+from k8s.sim.auth import SA_NAME, SA_TOKEN_TYPE
+from k8s.sim.controllers import tokens
 from k8s.sim.controllers.base import (
     FEDERATION_NS,
     MANAGED,
@@ -21,8 +28,6 @@ from k8s.sim.controllers.base import (
     delete_if_present,
     ensure,
     is_host,
-    kubeconfig_server,
-    member_of,
     remove_finalizer,
     replace,
     set_condition,
@@ -49,6 +54,8 @@ FINALIZER = "finalizer.cluster.kubesphere.io"
 HOST_LABEL = "cluster-role.kubesphere.io/host"
 WEBHOOK = "validating-cluster.kubesphere.io"
 RETRY = 1.0
+KUBE_SYSTEM_PATH = "/api/v1/namespaces/kube-system"
+log = logging.getLogger("ksmc.sim")
 
 
 class ClusterController:
@@ -56,6 +63,8 @@ class ClusterController:
 
     def __init__(self) -> None:
         self._join_due: dict[tuple[str, str], float] = {}
+        # what upstream only logs (klog) per (host, cluster): why the last sync failed
+        self.errors: dict[tuple[str, str], str] = {}
 
     def handle(
         self, world: World, cluster: SimCluster, rkey: str, namespace: str, name: str
@@ -92,25 +101,26 @@ class ClusterController:
         old: dict[str, Any],
         new: dict[str, Any],
     ) -> None:
-        """KubeSphere 3.4's validating webhook on Cluster updates: once `status.uid` is set, it
-        dials the member with the new kubeconfig and refuses the update if the member is
-        unreachable or its kube-system UID differs, even one that only drops the finalizer
-        (kubesphere#6154)."""
+        """KubeSphere 3.4's validating webhook on Cluster updates (`cluster_webhook.go` Handle):
+        once `status.uid` is set, it dials the member from the host with the *new* kubeconfig and
+        refuses the update if that fails or the kube-system UID differs, even one that only drops
+        the finalizer (kubesphere#6154)."""
         if rt is not CLUSTERS or not is_host(host):
             return
         uid = (old.get("status") or {}).get("uid")
         if not uid or HOST_LABEL in (meta(old).get("labels") or {}):
-            return
-        server = kubeconfig_server(new)
-        if server is None:
-            _deny(f"failed to load cluster config for {meta(new).get('name')}: invalid kubeconfig")
-        member = world.cluster_by_url(server)
-        if member is None or not member.is_up:
-            address = server.split("://", 1)[-1]
-            _deny(
-                f'Get "{server}/api/v1/namespaces/kube-system": dial tcp {address}: '
-                "connect: connection refused"
-            )
+            return  # the host's own Cluster: its in-cluster kubeconfig is not simulated
+        raw = ((new.get("spec") or {}).get("connection") or {}).get("kubeconfig") or ""
+        try:
+            rc = clientcmd.load(clientcmd.decode(raw))
+        except clientcmd.ConfigError as e:
+            _deny(f"failed to load cluster config for {meta(new).get('name')}: {e}")
+        if rc.client_error() is not None:  # kubernetes.NewForConfig failed
+            _deny(str(rc.client_error()))
+        try:
+            member = network.dial(world, host, rc, KUBE_SYSTEM_PATH)
+        except network.DialError as e:
+            _deny(e.message)
         if member.kube_system_uid != uid:
             _deny(
                 "this kubeconfig corresponds to a different cluster than the previous one, you "
@@ -133,41 +143,129 @@ class ClusterController:
         replace(host, CLUSTERS, obj, new)
 
     def _join(self, world: World, host: SimCluster, obj: dict[str, object]) -> None:
+        """syncCluster's join path; a dial failure fails joinFederation as upstream reports it."""
         name = str(meta(obj)["name"])
-        member = member_of(world, obj)
+        spec = obj.get("spec") or {}
+        assert isinstance(spec, dict)
+        conn = spec.get("connection") or {}
+        try:
+            rc = network.client(conn.get("kubeconfig") or "")
+        except clientcmd.ConfigError as e:
+            # upstream returns "failed to create cluster config/client for X: ..." from
+            # syncCluster: logged and retried, no condition is written, never Ready
+            self.errors[(host.name, name)] = f"failed to create cluster config for {name}: {e}"
+            log.info("cluster %s on %s: %s", name, host.name, self.errors[(host.name, name)])
+            return
+        path = f"/api/v1/namespaces/{FEDERATION_NS}/serviceaccounts/{name}-kubesphere"
+        try:
+            member = network.dial(world, host, rc, path)  # join.go performPreflightChecks
+        except network.DialError as e:
+            self._join_failed(world, host, obj, e.message)
+            return
+        token = self._kubefed_identity(member, name)
+        problem = self._workspace_conflict(host, member, name)  # join.go checkWorkspaces
+        if problem is not None:
+            self._join_failed(world, host, obj, problem)
+            return
+        self.errors.pop((host.name, name), None)
+        self._kubefed_cluster(host, obj, rc.host, token)
         new = copy.deepcopy(obj)
         status = new.setdefault("status", {})
         assert isinstance(status, dict)
-        if member is None or not member.is_up:
-            if not status.get("uid"):  # once joined, the webhook refuses this write anyway
-                set_condition(
-                    status,
-                    "Ready",
-                    False,
-                    "Unreachable",
-                    'Get "/api/v1/namespaces/kube-system": dial tcp: connect: connection refused',
-                )
-                replace(host, CLUSTERS, obj, new)
-            world.enqueue(host.name, CLUSTERS.key, "", name, delay=RETRY)
-            return
-        conflict = self._workspace_conflict(host, member, name)
-        if conflict is not None:
-            set_condition(status, "Federated", False, "JoinFailed", conflict)
-            set_condition(
-                status, "Ready", False, "JoinFailed", "Cluster join federation control plane failed"
-            )
+        set_condition(
+            status,
+            "Federated",
+            True,
+            "",
+            "Cluster has joined federation control plane successfully",
+        )
+        config = kubesphere.read_config(member) or {}
+        status.update(
+            uid=member.kube_system_uid,
+            kubernetesVersion=member.kubernetes_version,
+            nodeCount=sum(1 for _ in member.store.iter(NODES)),
+        )
+        if config:  # configz/version fetch failures are only logged upstream
+            status["configz"] = kubesphere.configz(config)
+        ks_version = kubesphere.version(member)
+        if ks_version:
+            status["kubeSphereVersion"] = ks_version
+        spec = new.setdefault("spec", {})
+        assert isinstance(spec, dict)
+        spec.setdefault("connection", {}).setdefault("kubernetesAPIEndpoint", rc.host)
+        set_condition(status, "Ready", True, "Ready", "Cluster is available now")
+        replace(host, CLUSTERS, obj, new)
+        self._write_cluster_name(member, name)
+        for wt in host.store.iter(WORKSPACETEMPLATES):
+            world.enqueue(host.name, WORKSPACETEMPLATES.key, "", meta(wt)["name"])
+        for fw in host.store.iter(FEDERATEDWORKSPACES):
+            world.enqueue(host.name, FEDERATEDWORKSPACES.key, "", meta(fw)["name"])
+
+    def _join_failed(
+        self, world: World, host: SimCluster, obj: dict[str, object], problem: str
+    ) -> None:
+        """joinFederation failed: Federated/Ready False with upstream's reasons and messages; the
+        write goes through the webhook, which refuses it once joined (then only logged)."""
+        name = str(meta(obj)["name"])
+        self.errors[(host.name, name)] = problem
+        new = copy.deepcopy(obj)
+        status = new.setdefault("status", {})
+        assert isinstance(status, dict)
+        set_condition(
+            status, "Federated", False, problem, "Cluster can not join federation control plane"
+        )
+        set_condition(
+            status,
+            "Ready",
+            False,
+            "Cluster join federation control plane failed",
+            "Cluster is Not Ready now",
+        )
+        try:
             replace(host, CLUSTERS, obj, new)
-            world.enqueue(host.name, CLUSTERS.key, "", name, delay=RETRY * 2)
-            return
-        # KubeFed join: identity on the member, credentials and KubeFedCluster on the host
+        except errors.ApiError as e:
+            log.info("cluster %s on %s: status update refused: %s", name, host.name, e.message)
+        world.enqueue(host.name, CLUSTERS.key, "", name, delay=RETRY)
+
+    def _kubefed_identity(self, member: SimCluster, name: str) -> str:
+        """join.go on the member: namespace, ServiceAccount `<name>-kubesphere` and its token
+        Secret (created explicitly since Kubernetes 1.24); returns the filled token."""
         if member.store.peek(NAMESPACES, "", FEDERATION_NS) is None:
             member.store.create(NAMESPACES, "", {"metadata": {"name": FEDERATION_NS}})
-        ensure(
+        sa_name = f"{name}-kubesphere"
+        sa = ensure(
             member,
             SERVICEACCOUNTS,
             FEDERATION_NS,
-            {"metadata": {"name": f"{name}-kubesphere", "namespace": FEDERATION_NS}},
+            {"metadata": {"name": sa_name, "namespace": FEDERATION_NS}},
         )
+        secret = None
+        for ref in sa.get("secrets") or []:
+            secret = member.store.peek(SECRETS, FEDERATION_NS, str(ref.get("name")))
+        if secret is None:
+            secret = member.store.create(
+                SECRETS,
+                FEDERATION_NS,
+                {
+                    "metadata": {
+                        "generateName": f"{sa_name}-token-",
+                        "namespace": FEDERATION_NS,
+                        "annotations": {SA_NAME: sa_name},
+                    },
+                    "type": SA_TOKEN_TYPE,
+                },
+            )
+            new_sa = copy.deepcopy(sa)
+            new_sa["secrets"] = [{"name": meta(secret)["name"]}]
+            replace(member, SERVICEACCOUNTS, sa, new_sa)
+        # populateSecretInHostCluster polls until the token controller has filled it
+        filled = tokens.fill(member, secret) or {}
+        return str((filled.get("data") or {}).get("token") or "")
+
+    def _kubefed_cluster(
+        self, host: SimCluster, obj: dict[str, object], endpoint: str, token: str
+    ) -> None:
+        name = str(meta(obj)["name"])
         if host.store.peek(NAMESPACES, "", FEDERATION_NS) is None:
             host.store.create(NAMESPACES, "", {"metadata": {"name": FEDERATION_NS}})
         ensure(
@@ -177,7 +275,7 @@ class ClusterController:
             {
                 "metadata": {"name": f"{name}-secret", "namespace": FEDERATION_NS},
                 "type": "Opaque",
-                "data": {"token": "c2ltLXRva2Vu"},
+                "data": {"token": token},
             },
         )
         labels = dict(meta(obj).get("labels") or {})
@@ -187,33 +285,10 @@ class ClusterController:
             FEDERATION_NS,
             {
                 "metadata": {"name": name, "namespace": FEDERATION_NS, "labels": labels},
-                "spec": {
-                    "apiEndpoint": member.url,
-                    "secretRef": {"name": f"{name}-secret"},
-                },
+                "spec": {"apiEndpoint": endpoint, "secretRef": {"name": f"{name}-secret"}},
                 "status": {"conditions": [{"type": "Ready", "status": "True"}]},
             },
         )
-        config = kubesphere.read_config(member) or {}
-        status.update(
-            uid=member.kube_system_uid,
-            kubernetesVersion=member.kubernetes_version,
-            kubeSphereVersion=kubesphere.version(member),
-            nodeCount=sum(1 for _ in member.store.iter(NODES)),
-            configz=kubesphere.configz(config),
-        )
-        spec = new.setdefault("spec", {})
-        assert isinstance(spec, dict)
-        conn = spec.setdefault("connection", {})
-        conn.setdefault("kubernetesAPIEndpoint", member.url)
-        set_condition(status, "Federated", True, "", "")
-        set_condition(status, "Ready", True, "Ready", "Cluster is available now")
-        replace(host, CLUSTERS, obj, new)
-        self._write_cluster_name(member, name)
-        for wt in host.store.iter(WORKSPACETEMPLATES):
-            world.enqueue(host.name, WORKSPACETEMPLATES.key, "", meta(wt)["name"])
-        for fw in host.store.iter(FEDERATEDWORKSPACES):
-            world.enqueue(host.name, FEDERATEDWORKSPACES.key, "", meta(fw)["name"])
 
     def _workspace_conflict(self, host: SimCluster, member: SimCluster, name: str) -> str | None:
         for ws in member.store.iter(WORKSPACES):
@@ -248,17 +323,15 @@ class ClusterController:
         name = str(meta(obj)["name"])
         delete_if_present(host, KUBEFEDCLUSTERS, FEDERATION_NS, name)
         delete_if_present(host, SECRETS, FEDERATION_NS, f"{name}-secret")
-        status = obj.get("status") or {}
-        assert isinstance(status, dict)
-        if status.get("uid") and HOST_LABEL not in (meta(obj).get("labels") or {}):
-            # KubeSphere 3.4's validating webhook dials the member before any update, including
-            # the one that removes the finalizer (kubesphere#6154).
-            member = member_of(world, obj)
-            if member is None or not member.is_up or member.kube_system_uid != status["uid"]:
-                world.enqueue(host.name, CLUSTERS.key, "", name, delay=RETRY)
-                return
+        try:
+            # the finalizer update passes the 3.4 webhook, which dials the member (#6154)
+            remove_finalizer(host, CLUSTERS, obj, FINALIZER)
+        except errors.ApiError as e:
+            log.info("cluster %s on %s: %s", name, host.name, e.message)
+            world.enqueue(host.name, CLUSTERS.key, "", name, delay=RETRY)
+            return
         self._join_due.pop((host.name, name), None)
-        remove_finalizer(host, CLUSTERS, obj, FINALIZER)
+        self.errors.pop((host.name, name), None)
 
 
 def _deny(message: str) -> NoReturn:
