@@ -174,11 +174,11 @@ class SimCluster:
             self.requests.append(RequestRecord(method, path, query, ctype, status, time.time()))
 
     def service_proxy(
-        self, namespace: str, service: str, rest: str, method: str
+        self, namespace: str, service: str, rest: str, method: str, body: bytes = b""
     ) -> tuple[int, Any]:
         from k8s.sim import kubesphere
 
-        return kubesphere.service_proxy(self, namespace, service, rest, method)
+        return kubesphere.service_proxy(self, namespace, service, rest, method, body)
 
 
 def _node_status(kubernetes_version: str) -> Obj:
@@ -406,6 +406,10 @@ class World:
         if action == "settle" and method in ("GET", "POST"):
             quiet = self.settle(float(query.get("timeout", "10")))
             return (200 if quiet else 504), {"settled": quiet}
+        if action == "partitions":  # reachability between clusters: k8s/sim/network.py
+            from k8s.sim import network
+
+            return network.control(self, target, method, payload)
         return 404, {"error": f"unknown control action {method} /_sim/{action}"}
 
     # ---- kubeconfig --------------------------------------------------------------------------

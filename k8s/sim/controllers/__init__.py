@@ -10,13 +10,17 @@ if TYPE_CHECKING:
 
 def all_controllers() -> list[Controller]:
     from k8s.sim.controllers.accounts import AccountSync
+    from k8s.sim.controllers.agent import TowerController
     from k8s.sim.controllers.cluster import ClusterController
     from k8s.sim.controllers.installer import InstallerController
     from k8s.sim.controllers.namespaces import NamespaceController, WorkspaceController
+    from k8s.sim.controllers.tokens import TokenController
     from k8s.sim.controllers.workspaces import KubeFedWorkspaceSync, WorkspaceTemplateController
 
     return [
         InstallerController(),
+        TokenController(),
+        TowerController(),
         ClusterController(),
         WorkspaceTemplateController(),
         KubeFedWorkspaceSync(),
