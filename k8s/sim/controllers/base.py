@@ -133,13 +133,17 @@ def kubeconfig_server(cluster_obj: Obj) -> str | None:
         return None
 
 
-def member_of(world: World, host: SimCluster, cluster_obj: Obj) -> SimCluster | None:
+def member_of(
+    world: World, cluster_obj: Obj, host: SimCluster | None = None
+) -> SimCluster | None:
     """The simulated cluster a host's Cluster object points at, whether or not it is reachable
-    (a tower address resolves through that host's agent session)."""
+    (with `host`, a tower address resolves through that host's agent session)."""
     from k8s.sim import network
 
     server = kubeconfig_server(cluster_obj)
-    return network.resolve(world, host, server) if server else None
+    if not server:
+        return None
+    return network.resolve(world, host, server) if host else world.cluster_by_url(server)
 
 
 def joined_members(world: World, host: SimCluster) -> dict[str, SimCluster]:
