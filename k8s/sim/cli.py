@@ -48,19 +48,49 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="seconds a host takes to join a member (default: the world's)",
     )
+    p.add_argument(
+        "--controller-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="fixed lag before every controller and garbage-collection reaction, as informers "
+        "and work queues add on a real cluster (default: the world's controllerDelay, else 0)",
+    )
+    p.add_argument(
+        "--installer-delay",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a ks-installer re-run after a ClusterConfiguration change takes "
+        "(default: the world's installerDelay, else 60 x the controller delay)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the READY line")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    for flag in ("controller_delay", "installer_delay"):
+        if (getattr(args, flag, None) or 0) < 0:
+            print(f"ksmc-bot sim: --{flag.replace('_', '-')} must not be negative", file=sys.stderr)
+            return 2
     try:
         if args.clusters:
             names = [n.strip() for n in args.clusters.split(",") if n.strip()]
             world = loader.start_fresh(
-                names, args.kubeconfig_out, args.join_delay if args.join_delay is not None else 0.3
+                names,
+                args.kubeconfig_out,
+                args.join_delay if args.join_delay is not None else 0.3,
+                args.controller_delay or 0.0,
+                args.installer_delay,
             )
         else:
-            world = loader.start(args.world or "demo", args.kubeconfig_out, args.join_delay)
+            world = loader.start(
+                args.world or "demo",
+                args.kubeconfig_out,
+                args.join_delay,
+                args.controller_delay,
+                args.installer_delay,
+            )
     except loader.WorldError as e:
         print(f"ksmc-bot sim: {e}", file=sys.stderr)
         return 2

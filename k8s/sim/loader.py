@@ -8,6 +8,7 @@ controllers produce every derived object exactly as they would for a test or for
 from __future__ import annotations
 
 import base64
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from k8s.sim.resources import CLUSTERCONFIGURATIONS, CLUSTERS, NAMESPACES
 from k8s.sim.world import SimCluster, World
 
 Obj = dict[str, Any]
+# a world without `controllerDelay` takes its lag from here, so any test suite built on worlds can
+# be re-run against lagging controllers: KSMC_SIM_CONTROLLER_DELAY=0.2 pytest tests/test_executor.py
+DELAY_ENV = "KSMC_SIM_CONTROLLER_DELAY"
 
 
 class WorldError(ValueError):
@@ -96,10 +100,35 @@ def cluster_object(member: SimCluster, labels: dict[str, str] | None = None) -> 
     }
 
 
-def build(data: Obj, join_delay: float | None = None) -> World:
-    """Create (but do not start) the clusters of a world."""
+def _seconds(value: Any, what: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise WorldError(f"{what} must be a number of seconds, not {value!r}") from None
+    if seconds < 0:
+        raise WorldError(f"{what} must not be negative")
+    return seconds
+
+
+def build(
+    data: Obj,
+    join_delay: float | None = None,
+    controller_delay: float | None = None,
+    installer_delay: float | None = None,
+) -> World:
+    """Create (but do not start) the clusters of a world; arguments override the YAML's
+    `joinDelay`, `controllerDelay` and `installerDelay` (see k8s/sim/timing.py)."""
+    if installer_delay is None and data.get("installerDelay") is not None:
+        installer_delay = _seconds(data["installerDelay"], "installerDelay")
     world = World(
-        join_delay=float(data.get("joinDelay", 0.3) if join_delay is None else join_delay)
+        join_delay=float(data.get("joinDelay", 0.3) if join_delay is None else join_delay),
+        controller_delay=_seconds(
+            data.get("controllerDelay", os.environ.get(DELAY_ENV, 0.0))
+            if controller_delay is None
+            else controller_delay,
+            "controllerDelay",
+        ),
+        installer_delay=installer_delay,
     )
     for spec in data["clusters"]:
         world.add_cluster(
@@ -126,6 +155,9 @@ def populate(world: World, data: Obj, timeout: float = 30.0) -> None:
             cluster.store.create(
                 CLUSTERCONFIGURATIONS, "kubesphere-system", cluster_configuration(ks)
             )
+    # every step of a populated world is a chain of lagged reactions, and re-runs of the installer
+    # are not part of building it
+    timeout += 50 * world.controller_delay
     _settle(world, timeout)
     with world.lock:
         for join in data.get("joins") or []:
@@ -172,10 +204,12 @@ def start(
     name_or_path: str = "demo",
     kubeconfig: Path | None = None,
     join_delay: float | None = None,
+    controller_delay: float | None = None,
+    installer_delay: float | None = None,
 ) -> World:
     """Build, start and populate a world; write its kubeconfig if asked."""
     data = read_world(name_or_path)
-    world = build(data, join_delay)
+    world = build(data, join_delay, controller_delay, installer_delay)
     world.start()
     try:
         populate(world, data)
@@ -187,8 +221,16 @@ def start(
     return world
 
 
-def start_fresh(names: list[str], kubeconfig: Path | None = None, join_delay: float = 0.3) -> World:
-    world = World(join_delay=join_delay)
+def start_fresh(
+    names: list[str],
+    kubeconfig: Path | None = None,
+    join_delay: float = 0.3,
+    controller_delay: float = 0.0,
+    installer_delay: float | None = None,
+) -> World:
+    world = World(
+        join_delay=join_delay, controller_delay=controller_delay, installer_delay=installer_delay
+    )
     for name in names:
         world.add_cluster(name)
     world.start()

@@ -4,6 +4,11 @@ It owns what etcd and the generic registry give a real server: resourceVersions,
 optimistic concurrency, finalizers, namespace termination and garbage collection by
 ownerReferences. Stored objects are never mutated in place (every write stores a new dict), so
 reads under the world lock may hand out references without copying 5,000 namespaces.
+
+Garbage collection and namespace termination are controllers in kube-controller-manager, so on a
+real cluster they happen some time after the write that triggers them. With `gc_delay()` > 0 (and a
+`scheduler` the world provides) every such step runs that many seconds later from the world's
+controller loop; with 0 they run inside the write, which keeps small tests deterministic.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ Admit = Callable[[str, ResourceType, Obj, Obj], None]  # (cluster, type, old, ne
 HISTORY = 50_000
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
+KUBERNETES_FINALIZER = "kubernetes"
+Scheduler = Callable[[str, float], None]  # (token, delay): ask the world to call run_deferred
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,11 @@ class ClusterStore:
         self._dependents: dict[str, set[Key]] = {}
         self.history: deque[Event] = deque(maxlen=HISTORY)
         self.compacted_rv = 0
+        self.gc_delay: Callable[[], float] = lambda: 0.0  # the world's current lag
+        self.scheduler: Scheduler | None = None
+        self.deferred: dict[str, Callable[[], None]] = {}
+        self._tokens = 0
+        self._finalizing: set[str] = set()
 
     # ---- reads -------------------------------------------------------------------------------
 
@@ -148,7 +160,10 @@ class ClusterStore:
             md["generation"] = 1
         if rt is NAMESPACES:
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
-            obj["spec"] = {"finalizers": ["kubernetes"]}
+            given = [str(f) for f in (obj.get("spec") or {}).get("finalizers") or []]
+            if KUBERNETES_FINALIZER not in given:
+                given.append(KUBERNETES_FINALIZER)
+            obj["spec"] = {"finalizers": given}
             obj["status"] = {"phase": "Active"}
         _default(rt, obj)
         if dry_run:
@@ -271,9 +286,11 @@ class ClusterStore:
         if dry_run:
             return copy.deepcopy(cur)
         uid = meta(cur)["uid"]
-        if policy == "Orphan":
-            self._orphan_dependents(uid)
-        lingering = bool(meta(cur).get("finalizers")) or rt is NAMESPACES or policy == "Foreground"
+        lingering = (
+            bool(meta(cur).get("finalizers"))
+            or rt is NAMESPACES
+            or policy in ("Foreground", "Orphan")
+        )
         if not lingering:
             self._remove(rt, ns, name)
             return self._success(rt, name, uid)
@@ -284,20 +301,62 @@ class ClusterStore:
             md["deletionGracePeriodSeconds"] = 0
         if policy == "Foreground" and FOREGROUND not in md.get("finalizers", []):
             md.setdefault("finalizers", []).append(FOREGROUND)
+        if policy == "Orphan" and ORPHAN not in md.get("finalizers", []):
+            # the registry adds the `orphan` finalizer; GC orphans dependents, then removes it
+            md.setdefault("finalizers", []).append(ORPHAN)
         if rt is NAMESPACES:
             obj.setdefault("status", {})["phase"] = "Terminating"
         if obj != cur:
             self._commit("MODIFIED", rt, ns, name, obj, cur)
         if rt is NAMESPACES:
-            self._finalize_namespace(name)
+            self._later(lambda: self._finalize_namespace(name))
         if policy == "Foreground":
-            for dep in list(self._dependents.get(uid, ())):
-                self._delete_key(dep, "Background")
-            self._release_foreground(uid)
+            self._later(lambda: self._foreground(uid))
+        if policy == "Orphan":
+            self._later(lambda: self._finish_orphan(uid))
         current = self.peek(rt, ns, name)
         if current is None:
             return self._success(rt, name, uid)
         return copy.deepcopy(current)
+
+    # ---- deferred garbage collection ---------------------------------------------------------
+
+    def _later(self, step: Callable[[], None]) -> None:
+        """Run a kube-controller-manager step now, or `gc_delay` seconds later if asked to."""
+        delay = self.gc_delay()
+        if delay <= 0 or self.scheduler is None:
+            step()
+            return
+        self._tokens += 1
+        token = str(self._tokens)
+        self.deferred[token] = step
+        self.scheduler(token, delay)
+
+    def run_deferred(self, token: str) -> None:
+        """Run a deferred step; it stays pending (for a retry) if it raises."""
+        step = self.deferred.get(token)
+        if step is not None:
+            step()
+            self.deferred.pop(token, None)
+
+    def _foreground(self, uid: str) -> None:
+        for dep in list(self._dependents.get(uid, ())):
+            self._delete_key(dep, "Background")
+        self._release_foreground(uid)
+
+    def _finish_orphan(self, uid: str) -> None:
+        """GC's orphan step: strip the owner from its dependents, then drop `orphan`."""
+        self._orphan_dependents(uid)
+        key = self._uids.get(uid)
+        if key is None:
+            return
+        rt = self.registry.by_key(key[0])
+        owner = self.peek(rt, key[1], key[2])
+        if owner is None or ORPHAN not in (meta(owner).get("finalizers") or []):
+            return
+        new = copy.deepcopy(owner)
+        new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != ORPHAN]
+        self._replace(rt, key[1], key[2], owner, new, False)
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -411,7 +470,7 @@ class ClusterStore:
         self._commit("MODIFIED", rt, ns, name, obj, cur)
         if md.get("deletionTimestamp"):
             if rt is NAMESPACES:
-                self._finalize_namespace(name)
+                self._later(lambda: self._finalize_namespace(name))
             elif not md.get("finalizers"):
                 self._remove(rt, ns, name)
         else:
@@ -465,14 +524,24 @@ class ClusterStore:
         final = copy.deepcopy(cur)
         uid = meta(final)["uid"]
         self._commit("DELETED", rt, ns, name, final, cur)
-        for dep in list(self._dependents.pop(uid, ())):
-            self._collect_dependent(dep)
+        dependents = list(self._dependents.pop(uid, ()))
+        if dependents:
+            self._later(lambda: self._collect_all(dependents))
         if rt.namespaced:
             ns_obj = self.peek(NAMESPACES, "", ns)
             if ns_obj is not None and meta(ns_obj).get("deletionTimestamp"):
-                self._finalize_namespace(ns)
-        for owner_uid in {str(r.get("uid")) for r in meta(final).get("ownerReferences") or []}:
+                self._later(lambda: self._finalize_namespace(ns))
+        owners = {str(r.get("uid")) for r in meta(final).get("ownerReferences") or []}
+        if owners:
+            self._later(lambda: self._release_all(owners))
+
+    def _release_all(self, owner_uids: set[str]) -> None:
+        for owner_uid in owner_uids:
             self._release_foreground(owner_uid)
+
+    def _collect_all(self, keys: list[Key]) -> None:
+        for key in keys:
+            self._collect_dependent(key)
 
     def _delete_key(self, key: Key, policy: str) -> None:
         rt = self.registry.by_key(key[0])
@@ -498,8 +567,9 @@ class ClusterStore:
 
     def _collect_if_orphaned(self, rt: ResourceType, ns: str, name: str) -> None:
         obj = self.peek(rt, ns, name)
-        if obj is not None and meta(obj).get("ownerReferences"):
-            self._collect_dependent((rt.key, ns, name))
+        refs = meta(obj).get("ownerReferences") if obj is not None else None
+        if refs and any(str(r.get("uid")) not in self._uids for r in refs):
+            self._later(lambda: self._collect_dependent((rt.key, ns, name)))
 
     def _orphan_dependents(self, owner_uid: str) -> None:
         for key in list(self._dependents.pop(owner_uid, ())):
@@ -539,8 +609,15 @@ class ClusterStore:
     def _finalize_namespace(self, ns: str) -> None:
         """What the namespace controller does for a Terminating namespace."""
         obj = self.peek(NAMESPACES, "", ns)
-        if obj is None or not meta(obj).get("deletionTimestamp"):
+        if obj is None or not meta(obj).get("deletionTimestamp") or ns in self._finalizing:
             return
+        self._finalizing.add(ns)  # deleting its content re-enters here; the outer pass decides
+        try:
+            self._finalize_namespace_once(ns)
+        finally:
+            self._finalizing.discard(ns)
+
+    def _finalize_namespace_once(self, ns: str) -> None:
         remaining = False
         for rt in self.registry.types:
             if not rt.namespaced:
@@ -553,10 +630,12 @@ class ClusterStore:
         obj = self.peek(NAMESPACES, "", ns)
         if obj is None or remaining:
             return
-        if obj.get("spec", {}).get("finalizers"):
+        spec_finalizers = obj.get("spec", {}).get("finalizers") or []
+        if KUBERNETES_FINALIZER in spec_finalizers:
             new = copy.deepcopy(obj)
-            new["spec"]["finalizers"] = []
+            new["spec"]["finalizers"] = [f for f in spec_finalizers if f != KUBERNETES_FINALIZER]
             self._commit("MODIFIED", NAMESPACES, "", ns, new, obj)
             obj = new
-        if not meta(obj).get("finalizers"):
+        # another party's spec or metadata finalizer keeps the namespace Terminating
+        if not meta(obj).get("finalizers") and not obj.get("spec", {}).get("finalizers"):
             self._remove(NAMESPACES, "", ns)

@@ -203,10 +203,18 @@ def _node_status(kubernetes_version: str) -> Obj:
 class World:
     """The clusters of one simulation plus the controller loop that reacts to their changes."""
 
-    def __init__(self, join_delay: float = 0.3) -> None:
+    def __init__(
+        self,
+        join_delay: float = 0.3,
+        controller_delay: float = 0.0,
+        installer_delay: float | None = None,
+    ) -> None:
         self.lock = threading.RLock()
         self.clusters: dict[str, SimCluster] = {}
         self.join_delay = join_delay
+        # seconds between a change and any controller's or GC's reaction (k8s/sim/timing.py)
+        self.controller_delay = controller_delay
+        self.installer_delay = installer_delay  # None: timing.INSTALLER_SCALE x controller_delay
         self.controllers: list[Controller] = []
         self.controller_errors: list[str] = []
         self._queue: dict[WorkKey, None] = {}
@@ -224,6 +232,9 @@ class World:
     ) -> SimCluster:
         types = BUILTIN + (KUBESPHERE_V4 if flavor == "v4" else KUBESPHERE_V3)
         cluster = SimCluster(self, name, Registry(types), kubernetes_version, flavor)
+        from k8s.sim import timing
+
+        timing.attach_gc(self, cluster)
         with self.lock:
             self.clusters[name] = cluster
             for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
@@ -270,7 +281,7 @@ class World:
 
     def notify(self, cluster: str, event: Event) -> None:
         name = str(meta(event.obj).get("name", ""))
-        self.enqueue(cluster, event.rkey, event.namespace, name)
+        self.enqueue(cluster, event.rkey, event.namespace, name, delay=self.controller_delay)
 
     def enqueue(self, cluster: str, rkey: str, namespace: str, name: str, delay: float = 0) -> None:
         with self.lock:

@@ -14,8 +14,11 @@ def all_controllers() -> list[Controller]:
     from k8s.sim.controllers.cluster import ClusterController
     from k8s.sim.controllers.installer import InstallerController
     from k8s.sim.controllers.namespaces import NamespaceController, WorkspaceController
+    from k8s.sim.controllers.openpitrix import HelmReleaseController
+    from k8s.sim.controllers.tenant import TenantOwnership
     from k8s.sim.controllers.tokens import TokenController
     from k8s.sim.controllers.workspaces import KubeFedWorkspaceSync, WorkspaceTemplateController
+    from k8s.sim.timing import GarbageCollector
 
     return [
         InstallerController(),
@@ -27,4 +30,7 @@ def all_controllers() -> list[Controller]:
         WorkspaceController(),
         NamespaceController(),
         AccountSync(),
+        HelmReleaseController(),
+        TenantOwnership(),
+        GarbageCollector(),
     ]

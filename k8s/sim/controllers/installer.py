@@ -1,16 +1,22 @@
 """ks-installer: a ClusterConfiguration change re-renders `kubesphere-config` (role, jwtSecret,
-components), creates the jwtSecret when none is given, and installs the host's own Cluster."""
+components), creates the jwtSecret when none is given, and installs the host's own Cluster.
+
+The first installation applies at once (worlds are built that way), but a later spec change takes
+the world's installer delay (k8s/sim/timing.py): ks-installer watches the cc and re-runs its
+Ansible playbooks, several minutes on a real cluster, before kubesphere-config changes.
+"""
 
 from __future__ import annotations
 
 import copy
 import secrets
 import string
+import time
 from typing import TYPE_CHECKING
 
 import yaml
 
-from k8s.sim import kubesphere
+from k8s.sim import kubesphere, timing
 from k8s.sim.controllers.base import FEDERATION_NS, ensure
 from k8s.sim.resources import (
     CLUSTERCONFIGURATIONS,
@@ -31,6 +37,31 @@ SYSTEM_NAMESPACES = ("kube-system", "kubesphere-system", "kubesphere-controls-sy
 class InstallerController:
     watches = frozenset({CLUSTERCONFIGURATIONS.key})
 
+    def __init__(self) -> None:
+        self._applied: dict[tuple[str, str], int] = {}  # (cluster, cc uid) -> generation run
+        self._due: dict[tuple[str, str, int], float] = {}  # ... + generation -> when it is done
+
+    def _run_now(self, world: World, cluster: SimCluster, cc: dict[str, object]) -> bool:
+        """False while a playbook re-run for this spec generation is still "running"."""
+        md = meta(cc)
+        key = (cluster.name, str(md.get("uid")))
+        generation = int(md.get("generation") or 1)
+        status = cc.get("status") or {}
+        installed = isinstance(status, dict) and (status.get("core") or {}).get("status")
+        delay = timing.installer_delay(world)
+        if delay <= 0 or not installed or self._applied.get(key) == generation:
+            self._applied[key] = generation
+            return True
+        due = self._due.setdefault((*key, generation), time.monotonic() + delay)
+        left = due - time.monotonic()
+        if left > 0:
+            ns, name = str(md.get("namespace", "")), str(md.get("name"))
+            world.enqueue(cluster.name, CLUSTERCONFIGURATIONS.key, ns, name, delay=left)
+            return False
+        self._due.pop((*key, generation), None)
+        self._applied[key] = generation
+        return True
+
     def handle(
         self, world: World, cluster: SimCluster, rkey: str, namespace: str, name: str
     ) -> None:
@@ -38,6 +69,8 @@ class InstallerController:
             return
         cc = cluster.store.peek(CLUSTERCONFIGURATIONS, namespace, name)
         if cc is None or meta(cc).get("deletionTimestamp"):
+            return
+        if not self._run_now(world, cluster, cc):
             return
         store = cluster.store
         spec = cc.get("spec") or {}

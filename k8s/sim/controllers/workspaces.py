@@ -160,8 +160,12 @@ class WorkspaceTemplateController:
             )
 
     def _delete(self, cluster: SimCluster, wt: Obj, host: bool) -> None:
+        from k8s.sim.controllers.openpitrix import delete_releases_in_workspace
+
         name = meta(wt)["name"]
         orphan = ORPHAN_FINALIZER in (meta(wt).get("finalizers") or [])
+        # deleteOpenPitrixResourcesInWorkspace runs first, for Orphan deletion too
+        delete_releases_in_workspace(cluster, name)
         if host:
             if not orphan:
                 for ns in list(cluster.store.iter(NAMESPACES)):
