@@ -118,6 +118,21 @@ def kubeconfig(
     return yaml.safe_dump(config, sort_keys=False).encode()
 
 
+def anonymous_kubeconfig(member: ClusterApi, cluster_name: str) -> bytes:
+    """The member's address with no credential: enough for a host to prove it can reach it."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": cluster_name,
+        "clusters": [{"name": cluster_name, "cluster": {"server": member.server}}],
+        "users": [{"name": "anonymous", "user": {}}],
+        "contexts": [
+            {"name": cluster_name, "context": {"cluster": cluster_name, "user": "anonymous"}}
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False).encode()
+
+
 def revoke(member: ClusterApi, host: str) -> bool:
     """Delete the host's account, binding and token; True if anything was there."""
     name = account_name(host)

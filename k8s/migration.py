@@ -7,7 +7,7 @@ planning and the executor behind two calls.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ from k8s.gather import gather_all
 from k8s.plan import Plan
 from k8s.preflight import CheckResult, PreflightReport, Severity, evaluate
 from k8s.registry import ClusterRegistry
+from k8s.rollback import rollback_plan
 from k8s.spec import MigrationSpec
 from k8s.steps import StepContext
-from k8s.steps.hostside import validate_from_host
+from k8s.steps.hostside import judge, validate_from_host
 
 
 @dataclass(frozen=True)
@@ -53,27 +54,36 @@ def preflight(
 def host_side_check(
     registry: ClusterRegistry, spec: MigrationSpec, settings: EngineSettings
 ) -> CheckResult:
-    """Ask the new host itself, with the credential it will get, whether it can take the member.
+    """Ask the new host itself (ks-apiserver's import validation) about the member, read-only.
 
-    The one write preflight makes: the host's dedicated ServiceAccount on the member (labelled,
-    idempotent, harmless until a join hands its token to the host), because only a credential
-    that exists can be validated from the host's side."""
+    With the host's own credential, when an earlier attempt made it, this is the full check.
+    Otherwise the host is asked with no credential at all: "Unauthorized" proves it reaches
+    the member's API server from where it runs; the full check with the credential is then the
+    executor's second step, before anything changes."""
     member, host = spec.member, spec.target_host
     try:
-        credentials.ensure(registry.api(member), host)
-        kubeconfig = credentials.kubeconfig(
-            registry.api(member), host, member, timeout=settings.gather_timeout
+        member_api = registry.api(member)
+        full = credentials.exists(member_api, host)
+        kubeconfig = (
+            credentials.kubeconfig(member_api, host, member, timeout=settings.gather_timeout)
+            if full
+            else credentials.anonymous_kubeconfig(member_api, member)
         )
         verdict = validate_from_host(registry.api(host), member, kubeconfig)
         del kubeconfig
     except (ClusterError, credentials.CredentialError) as e:
-        verdict = f"its credential could not be prepared on {member}: {e}"
-    if verdict is None:
         return CheckResult(
-            "host-validation",
-            Severity.OK,
-            f"{host} validated {member} itself, with the credential it will be given",
+            "host-validation", Severity.BLOCKER, f"{host} could not be asked about {member}: {e}"
         )
+    verdict = judge(verdict, full=full, sync_jwt=spec.sync_jwt)
+    if verdict is None:
+        said = (
+            "validated it with the credential it will be given"
+            if full
+            else "reaches its API server (asked without a credential, it was refused as it "
+            "should be); it validates the member with its own credential before the first change"
+        )
+        return CheckResult("host-validation", Severity.OK, f"{host} {said}")
     return CheckResult(
         "host-validation",
         Severity.BLOCKER,
@@ -144,3 +154,27 @@ def execute(
         ctx, plan, sink, replan=replan if guard else None, attempts=settings.step_attempts
     )
     return executor.run()
+
+
+def roll_back(
+    registry: ClusterRegistry,
+    plan: Plan,
+    ran: Iterable[int],
+    sink: ProgressSink,
+    *,
+    settings: EngineSettings | None = None,
+) -> Outcome:
+    """Undo the steps of `plan` at the indexes in `ran`, newest first (k8s/rollback.py), with
+    the same executor: resumable, each undo recorded before it is reported. `sink` records the
+    roll back plan's own steps (`rollback_plan(plan, ran).steps`)."""
+    settings = settings or EngineSettings()
+    undo = rollback_plan(plan, ran)
+    ctx = StepContext(
+        api=registry.api,
+        plan=undo,
+        member_kubeconfig=lambda _name: b"",
+        concurrency=settings.concurrency,
+        wait_timeout=settings.wait_timeout,
+        poll_interval=settings.poll_interval,
+    )
+    return Executor(ctx, undo, sink, replan=None, attempts=settings.step_attempts).run()

@@ -90,12 +90,12 @@ def kubectl(rig: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess
 
 def test_the_documented_example(engine: Any, tmp_path: Path) -> None:
     before = engine.all_namespaces()
-    _, outcome, sink = migrate(engine, keep="ns1,ns2")
+    plan, outcome, sink = migrate(engine, keep="ns1,ns2")
 
     assert outcome.message == ""
     assert sink.events[-1] == (
         "finished",
-        7,
+        len(plan.steps) - 1,
         "member-a is Ready on host-b; 2 namespace(s) in place",
     )
     assert_member_moved(engine, "member-a", old="host-a", new="host-b")
@@ -253,8 +253,9 @@ def test_sync_jwt_aligns_the_member_before_the_join(engine: Any) -> None:
     report = engine.preflight("member-b", "host-a", keep="qa-env")
     assert [r.id for r in report.by_severity(Severity.BLOCKER)] == ["jwt-secret"]
     before = engine.all_namespaces()
-    _, _, sink = migrate(engine, "member-b", "host-a", keep="qa-env", sync_jwt=True)
-    assert ("finished", 4, "member-b's jwtSecret now matches host-a's") in sink.events
+    plan, _, sink = migrate(engine, "member-b", "host-a", keep="qa-env", sync_jwt=True)
+    index = [s.kind for s in plan.steps].index("sync_jwt")
+    assert ("finished", index, "member-b's jwtSecret now matches host-a's") in sink.events
     assert_member_moved(engine, "member-b", old="host-b", new="host-a")
     assert_bound(engine, "member-b", "qa-env", "qa")
     again = engine.preflight("member-b", "host-a")

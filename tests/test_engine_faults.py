@@ -25,9 +25,12 @@ from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES
 from k8s.steps import implementation
 
 STEPS = [
+    "prepare_credential",
+    "validate_from_host",
     "unbind_namespaces",
     "remove_placement",
     "delete_workspaces",
+    "validate_from_host",
     "unbind_cluster",
     "join_cluster",
     "ensure_workspace",
@@ -38,10 +41,17 @@ TENANT = "/apis/tenant.kubesphere.io"
 CLUSTER_API = "/apis/cluster.kubesphere.io/v1alpha1/clusters"
 # What each step of `keep ns1,ns2` sends first to its cluster: its write, or for the steps that
 # only read in the demo world (KubeFed already removed the Workspace; verify) their key read.
+VALIDATION = (
+    r"^/api/v1/namespaces/kubesphere-system/services/ks-apiserver:80/proxy/"
+    r"kapis/cluster.kubesphere.io/v1alpha1/clusters/validation$"
+)
 TARGETS: list[tuple[str, str, str]] = [
+    ("member-a", "POST", r"^/api/v1/namespaces/kubesphere-system/serviceaccounts$"),
+    ("host-b", "POST", VALIDATION),
     ("member-a", "PATCH", r"^/api/v1/namespaces/ns[12]$"),
     ("host-a", "PATCH", rf"^{TENANT}/v1alpha2/workspacetemplates/team-x$"),
     ("member-a", "GET", rf"^{TENANT}/v1alpha1/workspaces/team-x$"),
+    ("host-b", "POST", VALIDATION),
     ("host-a", "DELETE", rf"^{CLUSTER_API}/member-a$"),
     ("host-b", "POST", rf"^{CLUSTER_API}$"),
     ("host-b", "POST", rf"^{TENANT}/v1alpha2/workspacetemplates$"),
@@ -144,7 +154,7 @@ def test_a_create_whose_answer_was_lost_is_not_a_failure(engine_factory: Any) ->
     # 1st POST: applied after the client gave up; 2nd: still waiting when the client gives up
     # again; 3rd: answered at once — AlreadyExists, because the 1st one worked
     late = [{"delay": READ_TIMEOUT * 1.5, "times": 1}, {"delay": READ_TIMEOUT * 4, "times": 1}]
-    for step in (4, 5):
+    for step in (STEPS.index("join_cluster"), STEPS.index("ensure_workspace")):
         cluster, method, path = TARGETS[step]
         for fault in late:
             rig.cluster(cluster).add_fault({"method": method, "path": path, **fault})
@@ -228,7 +238,7 @@ def test_a_member_down_while_its_old_host_unbinds_it(engine: Any) -> None:
     sink = DownAtUnbind()
     outcome = engine.executor(plan, sink, wait_timeout=1.0).run()
 
-    assert (outcome.succeeded, outcome.failed_step) == (False, 3)
+    assert (outcome.succeeded, outcome.failed_step) == (False, STEPS.index("unbind_cluster"))
     assert outcome.message == (
         "timed out after 1s waiting for host-a to release member-a "
         "(its finalizer needs member-a reachable)"
@@ -254,7 +264,7 @@ def test_a_member_down_while_the_new_host_joins_it(engine: Any) -> None:
 
     sink = DownAtJoin()
     outcome = engine.executor(plan, sink, wait_timeout=1.0).run()
-    assert (outcome.succeeded, outcome.failed_step) == (False, 4)
+    assert (outcome.succeeded, outcome.failed_step) == (False, STEPS.index("join_cluster"))
     assert outcome.message == "timed out after 1s waiting for member-a to become Ready on host-b"
     assert "read its conditions" in outcome.hint
 
@@ -299,9 +309,9 @@ def test_kubesphere_refuses_the_join_when_the_guard_is_skipped(engine: Any) -> N
     _conflicting_workspace(engine)
     sink = MemorySink()
     outcome = engine.execute(plan, sink, guard=False)
-    assert (outcome.succeeded, outcome.failed_step) == (False, 4)
+    assert (outcome.succeeded, outcome.failed_step) == (False, STEPS.index("join_cluster"))
     assert outcome.message == (
         "host-b could not join member-a: The workspace team-y is found in the target member "
         "cluster member-a, which is conflict with the workspace on host"
     )
-    assert not [e for e in sink.events if e[1] > 4]
+    assert not [e for e in sink.events if e[1] > STEPS.index("join_cluster")]

@@ -262,6 +262,10 @@ def test_into_collapses_workspaces_into_one() -> None:
         "workspaces": ["team-x", "team-y"],
         "member": "member-a",
         "placements": {"team-x": [], "team-y": []},
+        "previous": {
+            "team-x": {"clusters": [{"name": "member-a"}]},
+            "team-y": {"clusters": [{"name": "member-a"}]},
+        },
     }
 
 

@@ -109,11 +109,23 @@ def test_the_documented_example_passes_with_its_warnings(demo: Any) -> None:
     assert "bound to host-a" in only(report, "current-host", OK).message
 
 
+VALIDATION = (
+    "/api/v1/namespaces/kubesphere-system/services/ks-apiserver:80/proxy/"
+    "kapis/cluster.kubesphere.io/v1alpha1/clusters/validation"
+)
+
+
 def test_preflight_writes_nothing(engine: Any) -> None:
+    """Its one POST asks the new host's ks-apiserver a question (import validation), which
+    changes nothing anywhere; every other request is a read."""
     engine.clear_requests()
-    engine.preflight(keep="ns1,ns2")
+    report = engine.preflight(keep="ns1,ns2")
     assert not engine.writes(successful=False)
+    asked = [(n, r.method, r.path) for n, r in engine.requests() if r.path == VALIDATION]
+    assert asked == [("host-b", "POST", VALIDATION)]
     assert engine.requests(), "preflight read nothing"
+    result = only(report, "host-validation", OK)
+    assert "host-b reaches its API server" in result.message
 
 
 # ---- cluster checks ---------------------------------------------------------------------------
@@ -280,9 +292,15 @@ def test_sync_jwt_turns_the_mismatch_into_a_warning_and_a_step(demo: Any) -> Non
     assert not report.blocked, described(report)
     assert report.plan is not None
     kinds = [s.kind for s in report.plan.steps]
-    assert kinds.index("sync_jwt") == kinds.index("join_cluster") - 1
+    # set before the host's second validation, so that one sees the secrets aligned
+    assert kinds.index("sync_jwt") == kinds.index("unbind_cluster") - 2
+    assert kinds[kinds.index("sync_jwt") + 1] == "validate_from_host"
     step = report.plan.steps[kinds.index("sync_jwt")]
-    assert (step.cluster, step.params) == ("member-b", {"from_host": "host-a"})
+    # member-b's own secret was not its old host's: a roll back could not re-derive it
+    assert (step.cluster, step.params) == (
+        "member-b",
+        {"from_host": "host-a", "restore_from": None},
+    )
     assert JWT_B not in json.dumps(report.to_json())
 
 

@@ -111,7 +111,7 @@ def register(cls: type[StepImpl]) -> type[StepImpl]:
 
 def implementation(kind: str) -> StepImpl:
     if kind not in _REGISTRY:  # not "if empty": another module may have registered first
-        from k8s.steps import clusters, hostside, namespaces, workspaces  # noqa: F401 - registers
+        from k8s.steps import clusters, hostside, namespaces, undo, workspaces  # noqa: F401
     try:
         return _REGISTRY[kind]
     except KeyError:

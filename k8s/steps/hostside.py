@@ -8,7 +8,7 @@ import base64
 
 from k8s import credentials
 from k8s.access import ClusterApi
-from k8s.errors import ClusterError
+from k8s.errors import Invalid
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, register
 
@@ -37,10 +37,28 @@ def validate_from_host(host: ClusterApi, member: str, kubeconfig: bytes) -> str 
     }
     try:
         host.proxy_post(KS_NAMESPACE, KS_APISERVER, VALIDATION_PATH, body)
-    except ClusterError as e:
-        # the host's own words (k8s/errors.py keeps a Status message or a short text answer)
+    except Invalid as e:
+        # ks-apiserver refuses with 400 and its reason as text (k8s/errors.py keeps it); any
+        # other failure is about reaching the host, not its verdict, and is raised as such
         return e.message.removeprefix(f"{host.name}: ")
     return None
+
+
+JWT_MISMATCH = "Jwt is not equal"  # ks-apiserver's words when the jwtSecrets differ
+UNAUTHORIZED = "Unauthorized"
+
+
+def judge(verdict: str | None, *, full: bool, sync_jwt: bool) -> str | None:
+    """What is left of the host's verdict once expected answers are set aside: a refusal of the
+    anonymous probe (it proves the host reached the member) and, when sync-jwt will align the
+    secrets before the join, the jwtSecret mismatch."""
+    if verdict is None:
+        return None
+    if not full and UNAUTHORIZED.lower() in verdict.lower():
+        return None
+    if sync_jwt and JWT_MISMATCH in verdict:
+        return None
+    return verdict
 
 
 @register
@@ -82,7 +100,11 @@ class ValidateFromHost(StepImpl):
             kubeconfig = host_kubeconfig(ctx, member, step.cluster)
         except credentials.CredentialError as e:
             raise StepError(str(e)) from e
-        verdict = validate_from_host(ctx.api(step.cluster), member, kubeconfig)
+        verdict = judge(
+            validate_from_host(ctx.api(step.cluster), member, kubeconfig),
+            full=True,
+            sync_jwt=bool(step.params.get("jwt_pending")),
+        )
         del kubeconfig
         if verdict is not None:
             raise StepError(f"{step.cluster} cannot take {member}: {verdict}")
