@@ -6,35 +6,25 @@ here and nowhere else, so tests and the console can wire them differently.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
-import json
 import logging
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
 
-from bot import db, logfilter
+from bot import audit, db, logfilter
 from bot.context import BotContext
+from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
 from bot.leader import Leadership
 from bot.metrics import METRICS
 from bot.ports import Identity, Notifier
 from bot.runner import Runner
-from bot.scheduler import LeaderScheduler, PersistentScheduler
+from bot.scheduler import LeaderScheduler, TimerScheduler
 from bot.service import Policy, RequestService
 from bot.settings import Settings
 from k8s import migration
@@ -45,10 +35,7 @@ from k8s.registry import ClusterRegistry
 
 log = logging.getLogger("ksmc.app")
 
-#: The largest Slack request body the endpoint reads. Slack's payloads are a few kilobytes (a
-#: block_actions payload carries the whole message, at most ~50 blocks): anything bigger is
-#: refused before it is buffered, signature-checked or parsed.
-MAX_BODY_BYTES = 1024 * 1024
+__all__ = ["MAX_BODY_BYTES", "Bot", "build", "http_app", "serve", "signed_by_slack"]
 
 
 @dataclass
@@ -58,7 +45,7 @@ class Bot:
     ctx: BotContext
     slack: App
     client: WebClient
-    scheduler: PersistentScheduler
+    scheduler: TimerScheduler
     registry: ClusterRegistry
     notifier: Notifier | None = None
     leadership: Leadership | None = None
@@ -98,6 +85,7 @@ class Bot:
         self.ctx.pool.shutdown(wait=False, cancel_futures=True)
         self.registry.close()
         self.engine.dispose()
+        audit.set_key(None)
 
 
 def slack_client(settings: Settings) -> WebClient:
@@ -122,6 +110,9 @@ def build(
 
     db.upgrade(settings.database_url)
     engine = db.make_engine(settings.database_url)
+    audit.set_key(settings.audit_key.get_secret_value().encode() if settings.audit_key else None)
+    if settings.audit_key is None:
+        log.warning("KSMC_AUDIT_KEY is not set: the audit chain is unkeyed and can be rewritten")
     sessions = db.session_factory(engine)
     if registry is None:
         registry = ClusterRegistry.from_kubeconfig(
@@ -135,7 +126,7 @@ def build(
         wait_timeout=settings.wait_timeout,
         poll_interval=settings.poll_interval,
     )
-    scheduler = PersistentScheduler(engine)
+    scheduler = TimerScheduler()
     scrub = credential_scrubber(settings)
     leader_flag: dict[str, Leadership] = {}
     chosen_registry = registry
@@ -146,6 +137,7 @@ def build(
             requesters=settings.requesters,
             required_approvals=settings.required_approvals,
             ttl=settings.approval_ttl,
+            channels=settings.channels,
         ),
         identity or SlackIdentity(client),
         slack_notifier,
@@ -176,6 +168,11 @@ def build(
         ),
     )
     scheduler.bind(service, runner)
+    scheduler.every(
+        "audit-anchor",
+        settings.audit_anchor_interval,
+        anchor_publisher(sessions, client, settings.audit_channel),
+    )
     ctx = BotContext(
         service, runner, sessions, registry.names, registry, settings.gather_timeout, scrub=scrub
     )
@@ -199,6 +196,30 @@ def build(
     return bot
 
 
+def anchor_publisher(sessions: Any, client: WebClient, channel: str | None) -> Callable[[], None]:
+    """The leader's periodic job: publish the audit chain's head outside the database (the log,
+    and the audit channel when set), so `audit verify --anchors` can tell that the newest events
+    were cut off or history was rewritten. An unchanged head is not published again."""
+    last: dict[str, tuple[int, str]] = {}
+
+    def publish() -> None:
+        with sessions() as session:
+            event_id, mac = audit.head(session)
+        if event_id == 0 or last.get("head") == (event_id, mac):
+            return
+        line = audit.anchor_line(event_id, mac, datetime.now(UTC))
+        log.info("%s", line)
+        if channel:
+            try:
+                client.chat_postMessage(channel=channel, text=line)
+            except Exception:
+                log.warning("posting the audit anchor to %s failed", channel, exc_info=True)
+                return
+        last["head"] = (event_id, mac)
+
+    return publish
+
+
 def credential_scrubber(settings: Settings) -> Callable[[str], str]:
     """A function that removes every credential the bot holds from a text: the kubeconfig's
     tokens and keys (of all clusters, since one cluster's error can echo what the bot sent it
@@ -210,6 +231,8 @@ def credential_scrubber(settings: Settings) -> Callable[[str], str]:
         settings.slack_bot_token.get_secret_value(),
         settings.slack_signing_secret.get_secret_value(),
     ]
+    if settings.audit_key is not None:
+        secrets.append(settings.audit_key.get_secret_value())
     return logfilter.SafeLogFilter(secrets).clean
 
 
@@ -281,172 +304,3 @@ def _member_kubeconfig(settings: Settings) -> Callable[[str], bytes]:
         return migration.standalone_kubeconfig(settings.kubeconfig, member)
 
     return read
-
-
-#: Slack's replay window: a signature older (or newer) than this is refused.
-MAX_CLOCK_SKEW_SECONDS = 5 * 60
-
-
-def signed_by_slack(secret: bytes, body: bytes, timestamp: str, signature: str) -> bool:
-    """Slack's v0 signature over the raw bytes (whatever their encoding), compared in constant
-    time, with a timestamp inside the 5-minute replay window (docs/slack.md §5)."""
-    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16):
-        return False
-    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
-        return False
-    base = b"v0:" + timestamp.encode("ascii") + b":" + body
-    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
-
-
-#: What a well-formed Slack body is: a slash command and a button press are acked at once.
-Kind = Literal["command", "block_actions", "other"]
-
-
-def _well_formed(content_type: str, body: bytes) -> Kind | None:
-    """What a (signed) body is, or None when Bolt could not parse it without crashing: it must
-    be UTF-8, and any JSON in it (a JSON body or the `payload` form field) an object whose known
-    parts have the right types. A malformed body is answered 400 instead of a 500 from deep
-    inside Bolt."""
-    from urllib.parse import parse_qs
-
-    try:
-        text = body.decode("utf-8")
-        if content_type.startswith("application/json"):
-            payload: Any = json.loads(text)
-        else:
-            form = parse_qs(text, keep_blank_values=True)
-            if "payload" not in form:
-                if not all(len(v) == 1 for v in form.values()):
-                    return None
-                return "command" if form.get("command") else "other"
-            if len(form["payload"]) != 1:
-                return None
-            payload = json.loads(form["payload"][0])
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    if not isinstance(payload, dict):
-        return None
-    for key in ("user", "team", "channel", "container", "enterprise", "message", "view"):
-        if payload.get(key) is not None and not isinstance(payload[key], dict):
-            return None
-    actions = payload.get("actions")
-    if actions is not None and not (
-        isinstance(actions, list) and all(isinstance(a, dict) for a in actions)
-    ):
-        return None
-    return "block_actions" if payload.get("type") == "block_actions" else "other"
-
-
-def _dispatch(slack: App, request: Any) -> None:
-    """Bolt's handling of a request that was already acked; its answer goes nowhere."""
-    try:
-        response = slack.dispatch(request)
-    except Exception:
-        log.exception("Bolt failed on an acknowledged request")
-        return
-    if response.status >= 400:
-        log.warning("Bolt answered %d to an acknowledged request", response.status)
-
-
-def http_app(bot: Bot) -> Starlette:
-    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-
-    secret = bot.settings.slack_signing_secret.get_secret_value().encode("utf-8")
-    dispatching: set[asyncio.Future[None]] = set()  # acked requests Bolt is still handling
-
-    async def events(request: HttpRequest) -> Response:
-        """Slack's requests: bounded in size, signature-checked over the raw bytes and checked to
-        be parseable before Bolt sees them, then dispatched off the event loop (Bolt's dispatch
-        blocks until the listener acks, which must not hold up other requests' acks)."""
-        declared = request.headers.get("content-length", "")
-        if declared and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-            return JSONResponse({"error": "request body too large"}, 413)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                return JSONResponse({"error": "request body too large"}, 413)
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        timestamp = request.headers.get("x-slack-request-timestamp", "")
-        signature = request.headers.get("x-slack-signature", "")
-        if not signed_by_slack(secret, body, timestamp, signature):
-            return JSONResponse({"error": "invalid request"}, 401)
-        kind = _well_formed(request.headers.get("content-type", ""), body)
-        if kind is None:
-            log.warning("refused a signed but malformed Slack request (%d bytes)", len(body))
-            return JSONResponse({"error": "malformed request"}, 400)
-        bolt_request = to_bolt_request(request, body)
-        if kind != "other":
-            # Verified and parseable: ack now, whatever the listener threads or the CPU are busy
-            # with (Bolt answers 404 to a listener that could not start within 3 s). The
-            # listeners' own ack() is empty too, so Slack sees exactly the same answer.
-            task = asyncio.ensure_future(run_in_threadpool(_dispatch, bot.slack, bolt_request))
-            dispatching.add(task)
-            task.add_done_callback(dispatching.discard)
-            return Response(status_code=200)
-        bolt_response = await run_in_threadpool(bot.slack.dispatch, bolt_request)
-        response: Response = to_starlette_response(bolt_response)
-        return response
-
-    async def healthz(_request: HttpRequest) -> Response:
-        return PlainTextResponse("ok")
-
-    async def readyz(_request: HttpRequest) -> Response:
-        try:
-            with bot.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            if not db.is_up_to_date(bot.engine):
-                return JSONResponse({"ready": False, "reason": "migrations pending"}, 503)
-        except Exception as e:
-            return JSONResponse({"ready": False, "reason": type(e).__name__}, 503)
-        return JSONResponse({"ready": True})
-
-    async def metrics(_request: HttpRequest) -> Response:
-        return PlainTextResponse(METRICS.render(), media_type="text/plain; version=0.0.4")
-
-    routes = [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics),
-    ]
-    if not bot.settings.socket_mode:
-        routes.append(Route("/slack/events", events, methods=["POST"]))
-    return Starlette(routes=routes)
-
-
-def serve(bot: Bot, stop: threading.Event | None = None) -> None:
-    """Run until stopped: HTTP (health, metrics, and Slack events in HTTP mode), Socket Mode."""
-    import uvicorn
-
-    bot.start_background()
-    socket = None
-    if bot.settings.socket_mode and bot.settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        socket = SocketModeHandler(bot.slack, bot.settings.slack_app_token.get_secret_value())
-        socket.connect()  # type: ignore[no-untyped-call]
-    config = uvicorn.Config(
-        http_app(bot),
-        host=bot.settings.host,
-        port=bot.settings.port,
-        log_level="warning",
-        access_log=False,
-        log_config=None,  # uvicorn's records go to the process's (filtered) handlers
-    )
-    server = uvicorn.Server(config)
-    if stop is not None:
-
-        def stop_when_asked() -> None:
-            stop.wait()
-            server.should_exit = True
-
-        threading.Thread(target=stop_when_asked, daemon=True).start()
-    try:
-        server.run()
-    finally:
-        if socket is not None:
-            socket.close()  # type: ignore[no-untyped-call]
-        bot.close()

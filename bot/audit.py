@@ -1,9 +1,17 @@
-"""The tamper-evident audit log: who did what to which request, as a SHA-256 hash chain.
+"""The tamper-evident audit log: who did what to which request, as a keyed hash chain.
 
-Each event's hash covers its content and the previous event's hash, so rewriting or removing an
-event breaks every link after it and `verify()` names the first broken one. Secrets never enter
-the log: details are redacted before they are hashed and stored. Events are appended inside the
-caller's transaction, so a state change and its audit event commit (or roll back) together.
+Each event's MAC covers its content and the previous event's MAC, so rewriting or removing an
+event breaks every link after it and `verify()` names the first broken one. The MAC is an
+HMAC-SHA256 with `KSMC_AUDIT_KEY`, which is not in the database: whoever can write the tables
+(and drop the append-only triggers) can still delete or garble events, but cannot forge one or
+recompute the chain after a rewrite. Truncation of the newest events is caught by the anchors
+(`anchor_line`), the chain head published outside the database. Events written before a key was
+set carry an unkeyed SHA-256 (`scheme` "sha256"); the first keyed event covers the last of them,
+so that prefix is sealed too, and an unkeyed event after a keyed one is refused as a forgery.
+
+Secrets never enter the log: details are redacted before they are hashed and stored. Events are
+appended inside the caller's transaction, so a state change and its audit event commit (or roll
+back) together.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import csv
 import dataclasses
 import enum
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -26,6 +35,26 @@ from bot.db import AuditEvent, utcnow
 
 #: prev_hash of the first event.
 GENESIS_HASH = "0" * 64
+
+#: The two hash schemes: unkeyed (events from before the key) and keyed.
+LEGACY, KEYED = "sha256", "hmac"
+
+#: The process's audit key (`KSMC_AUDIT_KEY`), set once by `bot.app.build`; None: unkeyed.
+_KEY: dict[str, bytes | None] = {"key": None}
+
+
+class AuditKeyMissing(RuntimeError):
+    """The log is keyed but this process has no key: appending unkeyed would break the chain."""
+
+
+def set_key(key: bytes | None) -> None:
+    """Use `key` for every event this process appends and verifies (None: unkeyed)."""
+    _KEY["key"] = key or None
+
+
+def current_key() -> bytes | None:
+    return _KEY["key"]
+
 
 #: pg_advisory_xact_lock key that serializes appends to the chain on PostgreSQL.
 CHAIN_LOCK_KEY = 0x6B736D63_61756474  # "ksmcaudt"
@@ -97,6 +126,9 @@ class VerifyResult:
     first_bad_id: int | None
     reason: str
     last_hash: str = GENESIS_HASH
+    last_id: int = 0
+    #: The first event with a keyed MAC (None: none yet); events before it are legacy SHA-256.
+    keyed_from: int | None = None
 
 
 # --- redaction and canonical JSON -----------------------------------------------------------
@@ -174,7 +206,9 @@ def _digest(
     action: str,
     request_id: str | None,
     details: str,
-) -> str:
+    scheme: str = LEGACY,
+    key: bytes | None = None,
+) -> str | None:
     content = {
         "at": at.astimezone(UTC).isoformat(timespec="microseconds"),
         "team_id": team_id,
@@ -186,12 +220,20 @@ def _digest(
         "details": details,  # the stored canonical text, byte for byte
         "prev_hash": prev_hash,
     }
-    return hashlib.sha256(canonical_json(content).encode("ascii")).hexdigest()
+    data = canonical_json(content).encode("ascii")
+    if scheme == LEGACY:
+        return hashlib.sha256(data).hexdigest()
+    if scheme != KEYED or key is None:
+        return None  # cannot be computed here: no key, or a scheme this code does not know
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
 
 
-def event_hash(event: AuditEvent | Row[Any]) -> str:
-    """The hash an event (row or object) must carry, given its content and its prev_hash."""
+def event_hash(event: AuditEvent | Row[Any], key: bytes | None = None) -> str | None:
+    """The MAC an event (row or object) must carry, given its content, prev_hash and scheme
+    (None when it is keyed and no key is at hand). `key` defaults to the process's key."""
     return _digest(
+        scheme=getattr(event, "scheme", None) or LEGACY,
+        key=key if key is not None else current_key(),
         prev_hash=event.prev_hash,
         at=event.at,
         team_id=event.team_id,
@@ -267,10 +309,16 @@ def append(
 
     lock_chain(session)
     last = session.execute(
-        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    event.prev_hash = GENESIS_HASH if last is None else last
-    event.hash = event_hash(event)
+        select(AuditEvent.hash, AuditEvent.scheme).order_by(AuditEvent.id.desc()).limit(1)
+    ).one_or_none()
+    key = current_key()
+    if key is None and last is not None and last.scheme == KEYED:
+        raise AuditKeyMissing("the audit log is keyed: set KSMC_AUDIT_KEY to append to it")
+    event.scheme = LEGACY if key is None else KEYED
+    event.prev_hash = GENESIS_HASH if last is None else last.hash
+    mac = event_hash(event, key)
+    assert mac is not None  # the scheme was chosen to match the key
+    event.hash = mac
     session.add(event)
     session.flush()
     return event
@@ -290,7 +338,19 @@ _COLUMNS = (
     AuditEvent.details,
     AuditEvent.prev_hash,
     AuditEvent.hash,
+    AuditEvent.scheme,
 )
+
+
+def authentic(row: AuditEvent | Row[Any], key: bytes | None = None) -> bool:
+    """Whether one event's MAC checks out on its own (the executor trusts no other event).
+    An unkeyed event counts only while this process has no key either."""
+    key = key if key is not None else current_key()
+    scheme = getattr(row, "scheme", None) or LEGACY
+    if key is not None and scheme != KEYED:
+        return False
+    expected = event_hash(row, key)
+    return expected is not None and hmac.compare_digest(expected, row.hash)
 
 
 def _rows(session: Session, since: datetime | None = None) -> Iterable[Row[Any]]:
@@ -302,19 +362,47 @@ def _rows(session: Session, since: datetime | None = None) -> Iterable[Row[Any]]
     return session.execute(stmt.execution_options(yield_per=1000))
 
 
-def verify(session: Session) -> VerifyResult:
-    """Walk the whole chain in id order and report the first event that does not check out."""
+def verify(session: Session, key: bytes | None = None) -> VerifyResult:
+    """Walk the whole chain in id order and report the first event that does not check out.
+
+    Keyed events are checked with `key` (default: the process's); without a key they cannot be
+    checked, which is a failure, not a pass. Unkeyed events are accepted only before the first
+    keyed one: one after it was written by someone without the key.
+    """
+    key = key if key is not None else current_key()
     expected_prev = GENESIS_HASH
     prev_id: int | None = None
+    keyed_from: int | None = None
     checked = 0
     for row in _rows(session):
         checked += 1
-        if event_hash(row) != row.hash:
+        scheme = row.scheme or LEGACY
+        if scheme == KEYED and keyed_from is None:
+            keyed_from = row.id
+        if scheme == KEYED and key is None:
+            return VerifyResult(
+                False, checked, row.id, f"event {row.id} is keyed: give KSMC_AUDIT_KEY to check it"
+            )
+        if scheme != KEYED and keyed_from is not None:
             return VerifyResult(
                 False,
                 checked,
                 row.id,
-                f"event {row.id} was altered: its content does not match its hash",
+                f"event {row.id} is unkeyed after keyed event {keyed_from}: it was not written "
+                "by the bot (forged)",
+            )
+        expected = event_hash(row, key)
+        if expected is None or not hmac.compare_digest(expected, row.hash):
+            return VerifyResult(
+                False,
+                checked,
+                row.id,
+                f"event {row.id} was altered or forged: its content does not match its "
+                + (
+                    "MAC (or the key is not the one it was written with)"
+                    if scheme == KEYED
+                    else "hash"
+                ),
             )
         if row.prev_hash != expected_prev:
             after = "the start of the log" if prev_id is None else f"event {prev_id}"
@@ -327,7 +415,68 @@ def verify(session: Session) -> VerifyResult:
             )
         expected_prev = row.hash
         prev_id = row.id
-    return VerifyResult(True, checked, None, f"ok: {checked} events", last_hash=expected_prev)
+    if keyed_from is None:
+        how = "unkeyed SHA-256 only (set KSMC_AUDIT_KEY)" if checked else "empty"
+    elif keyed_from == 1 or checked == 0:
+        how = "keyed (HMAC-SHA256)"
+    else:
+        how = f"keyed (HMAC-SHA256) from event {keyed_from}; earlier events sealed by it"
+    return VerifyResult(
+        True,
+        checked,
+        None,
+        f"ok: {checked} events, {how}",
+        last_hash=expected_prev,
+        last_id=prev_id or 0,
+        keyed_from=keyed_from,
+    )
+
+
+# --- anchors: the chain head, published outside the database -------------------------------
+
+ANCHOR_PREFIX = "ksmc-audit-anchor"
+_ANCHOR = re.compile(ANCHOR_PREFIX + r" id=(\d+) hash=([0-9a-f]{64})")
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The newest event's id and MAC ((0, genesis) for an empty log)."""
+    row = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).one_or_none()
+    return (0, GENESIS_HASH) if row is None else (int(row.id), str(row.hash))
+
+
+def anchor_line(event_id: int, mac: str, at: datetime) -> str:
+    """One anchor as text: logged and posted to the audit channel, and read back by verify."""
+    return f"{ANCHOR_PREFIX} id={event_id} hash={mac} at={at.astimezone(UTC).isoformat()}"
+
+
+def parse_anchors(text_: str) -> list[tuple[int, str]]:
+    """Every anchor in a text (a log file, an export of the audit channel)."""
+    return [(int(m.group(1)), m.group(2)) for m in _ANCHOR.finditer(text_)]
+
+
+def check_anchors(session: Session, anchors: Iterable[tuple[int, str]]) -> list[str]:
+    """Problems found by comparing published anchors with the database (empty: all match).
+    An anchor past the last event means events were cut off the end."""
+    problems: list[str] = []
+    last_id, _ = head(session)
+    for event_id, mac in anchors:
+        if event_id == 0:
+            continue
+        stored = session.execute(
+            select(AuditEvent.hash).where(AuditEvent.id == event_id)
+        ).scalar_one_or_none()
+        if stored is None and event_id > last_id:
+            problems.append(
+                f"anchor at event {event_id} is past the last event {last_id}: the newest events "
+                "were removed"
+            )
+        elif stored is None:
+            problems.append(f"anchored event {event_id} is missing")
+        elif not hmac.compare_digest(stored, mac):
+            problems.append(f"event {event_id} differs from its anchor: history was rewritten")
+    return problems
 
 
 def _record(row: Row[Any]) -> dict[str, Any]:

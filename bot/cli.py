@@ -46,29 +46,56 @@ def _db(args: argparse.Namespace) -> int:
     if args.db_command == "upgrade":
         db.upgrade(url)
         print(f"database at revision {db.current_revision(url)}")
+        if args.grant_to:
+            db.grant_runtime(url, args.grant_to)
+            print(f"runtime role {args.grant_to} granted {len(db.RUNTIME_GRANTS)} tables")
         return 0
     print(f"revision {db.current_revision(url)}; up to date: {db.is_up_to_date(url)}")
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
+    import os
+
     from bot import audit, db
 
     url = _database_url(args)
     engine = db.make_engine(url)
     sessions = db.session_factory(engine)
+    key_text = os.environ.get("KSMC_AUDIT_KEY", "")
+    key = key_text.encode() if key_text else None
     with sessions() as session:
         if args.audit_command == "verify":
-            result = audit.verify(session)
-            if result.ok:
-                print(f"audit log OK: {result.checked} events, head {result.last_hash[:16]}")
-                return 0
-            print(
-                f"audit log BROKEN at event {result.first_bad_id}: {result.reason}", file=sys.stderr
-            )
-            return 1
+            return _verify(session, key, args.anchors)
         since = datetime.fromisoformat(args.since) if args.since else None
         audit.export(session, since, args.format, sys.stdout)
+    return 0
+
+
+def _verify(session: Any, key: bytes | None, anchors_path: str | None) -> int:
+    """Check the chain (with KSMC_AUDIT_KEY) and, with --anchors, the published heads; say
+    which checks ran and which did not."""
+    from pathlib import Path
+
+    from bot import audit
+
+    result = audit.verify(session, key)
+    if not result.ok:
+        print(f"audit log BROKEN at event {result.first_bad_id}: {result.reason}", file=sys.stderr)
+        return 1
+    print(f"chain: OK: {result.reason}, head {result.last_hash[:16]} (event {result.last_id})")
+    if anchors_path is None:
+        print("anchors: not checked (pass --anchors FILE: the bot's log or the audit channel)")
+        print("audit log OK (chain only)")
+        return 0
+    anchors = audit.parse_anchors(Path(anchors_path).read_text(errors="replace"))
+    problems = audit.check_anchors(session, anchors)
+    if problems:
+        for problem in problems:
+            print(f"anchors: BROKEN: {problem}", file=sys.stderr)
+        return 1
+    print(f"anchors: OK: {len(anchors)} published heads match the database")
+    print("audit log OK (chain and anchors)")
     return 0
 
 
@@ -81,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     dbp = sub.add_parser("db", help="database schema")
     dbp.add_argument("db_command", choices=["upgrade", "status"])
     dbp.add_argument("--database-url", default=None, help="default: $KSMC_DATABASE_URL")
+    dbp.add_argument(
+        "--grant-to", default=None, help="upgrade: the bot's runtime role (PostgreSQL), no owner"
+    )
     dbp.set_defaults(func=_db)
 
     aud = sub.add_parser("audit", help="the tamper-evident audit log")
@@ -88,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     aud.add_argument("--database-url", default=None, help="default: $KSMC_DATABASE_URL")
     aud.add_argument("--since", default=None, help="ISO time, e.g. 2026-11-01T00:00+00:00")
     aud.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    aud.add_argument(
+        "--anchors", default=None, help="verify: a file holding published `ksmc-audit-anchor` lines"
+    )
     aud.set_defaults(func=_audit)
 
     from bot import console

@@ -226,6 +226,8 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    #: "hmac" (keyed with KSMC_AUDIT_KEY) or "sha256" (written before the key was set).
+    scheme: Mapped[str] = mapped_column(String(16), default="sha256", server_default="sha256")
 
 
 class SeenPayload(Base):
@@ -359,3 +361,32 @@ def current_revision(target: str | URL | Engine) -> str | None:
 def is_up_to_date(target: str | URL | Engine) -> bool:
     """True when the database is exactly at the head of the shipped migrations (for /readyz)."""
     return current_revisions(target) == head_revisions()
+
+
+#: What the bot's runtime role may do on each table (it owns none of them, so it cannot drop the
+#: audit log's append-only triggers or alter the schema; only the migration role can).
+RUNTIME_GRANTS: dict[str, str] = {
+    "requests": "SELECT, INSERT, UPDATE",
+    "approvals": "SELECT, INSERT",
+    "step_progress": "SELECT, INSERT, UPDATE",
+    "audit_events": "SELECT, INSERT",
+    "seen_payloads": "SELECT, INSERT, DELETE",
+    "alembic_version": "SELECT",
+}
+
+
+def grant_runtime(url: str | URL, role: str) -> None:
+    """On PostgreSQL, give `role` (the bot's runtime login) exactly `RUNTIME_GRANTS`, run by the
+    owner after `upgrade` (the Helm chart's migration hook). SQLite has no roles: a no-op."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return
+        quoted = engine.dialect.identifier_preparer.quote(role)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {quoted}")
+            for table, privileges in RUNTIME_GRANTS.items():
+                conn.exec_driver_sql(f"GRANT {privileges} ON {table} TO {quoted}")
+            conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
+    finally:
+        engine.dispose()

@@ -79,6 +79,19 @@ class SafeLogFilter(logging.Filter):
         return REDACTED if any(s in decoded for s in self.secrets) else match.group(0)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Clean the record in place; never raises (a logging call must not become an error
+        path of its own): a record that cannot be cleaned is replaced by a placeholder."""
+        try:
+            return self._filter(record)
+        except Exception as e:  # e.g. an exception whose __str__ raises inside the traceback
+            record.msg = f"[log record dropped: it could not be cleaned ({type(e).__name__})]"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            record.stack_info = None
+            return True
+
+    def _filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: keep the template, drop the arguments
@@ -140,4 +153,6 @@ def install_for(settings: Settings) -> SafeLogFilter:
     secrets.append(settings.slack_signing_secret.get_secret_value())
     if settings.slack_app_token is not None:
         secrets.append(settings.slack_app_token.get_secret_value())
+    if settings.audit_key is not None:
+        secrets.append(settings.audit_key.get_secret_value())
     return install([*secrets, *kubeconfig_secrets(settings.kubeconfig)])

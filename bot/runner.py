@@ -1,5 +1,10 @@
 """Runs approved migrations in the background (leader only) and persists their progress.
 
+Nothing runs on the word of the `state` column alone: every start, resume and retry first asks
+the service whether the approval evidence (rows and keyed audit events, `bot.authority`)
+authorizes this plan, and a Retry first checks that the clusters still look as they did when
+the run failed (the world-changed guard for a partly run plan).
+
 The progress sink writes each step transition and its audit event in one transaction, commits,
 and only then lets the notifier update Slack — so after a crash the rows say exactly where the
 executor was, and `resume()` continues from there.
@@ -7,6 +12,7 @@ executor was, and `resume()` continues from there.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -15,9 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit
+from bot import audit, authority
 from bot.audit import SYSTEM
-from bot.db import Request, StepProgress, utcnow
+from bot.authority import Shown
+from bot.db import AuditEvent, Request, StepProgress, utcnow
 from bot.metrics import METRICS
 from bot.ports import Notifier
 from bot.service import RequestService
@@ -150,17 +157,31 @@ class Runner:
         self._lock = threading.Lock()
 
     def start(self, request_id: str) -> bool:
-        """approved/scheduled → running, then execute in the background."""
+        """approved/scheduled → running, then execute in the background — only if the approval
+        evidence authorizes it; a request whose state alone says so is refused and audited."""
+        snap = self.service.snapshot(request_id)
+        if snap is None or snap.state not in (RequestState.APPROVED, RequestState.SCHEDULED):
+            return False
+        reason = self.service.execution_refusal(request_id)
+        if reason is not None:
+            self.service.refuse_execution(request_id, reason)
+            return False
         if not self.service.mark_running(request_id):
             return False
         self._submit(request_id)
         return True
 
-    def retry(self, request_id: str, user_id: str, team: str, channel: str) -> tuple[bool, str]:
-        answer = self.service.authorize_operator(request_id, user_id, team, channel, "retry")
+    def retry(
+        self, request_id: str, user_id: str, team: str, channel: str, shown: Shown | None = None
+    ) -> tuple[bool, str]:
+        answer = self.service.authorize_operator(request_id, user_id, team, channel, "retry", shown)
         if not answer.ok:
             return False, answer.message
         _person, actor = self.service.who(user_id)
+        reason = self._world_changed(request_id) or self.service.execution_refusal(request_id)
+        if reason is not None:
+            self.service.audit("retry.refused", actor, team, channel, request_id, reason=reason)
+            return False, f"Retry refused: {reason}."
         if not self.service.mark_running(request_id, actor=actor, retry=True):
             return False, f"Request {request_id} is no longer failed."
         self._submit(request_id)
@@ -198,9 +219,49 @@ class Runner:
         if future is not None:
             future.result(timeout=timeout)
 
+    def _world(self, request_id: str) -> str | None:
+        """The clusters' fingerprint as a fresh preflight of this request's plan sees them (None
+        when they cannot be read)."""
+        snap = self.service.snapshot(request_id)
+        if snap is None or snap.plan is None:
+            return None
+        try:
+            report = self.service.preflight_fn(
+                snap.plan.spec, self.service.busy_members(excluding=request_id)
+            )
+        except Exception:
+            log.warning("reading the clusters for %s failed", request_id, exc_info=True)
+            return None
+        return authority.world_fingerprint(report)
+
+    def _world_changed(self, request_id: str) -> str | None:
+        """Why a retry must not resume (None: the clusters look as they did at the failure)."""
+        with self.sessions() as session:
+            details = session.execute(
+                select(AuditEvent.details)
+                .where(AuditEvent.request_id == request_id)
+                .where(AuditEvent.action == "execution.failed")
+                .order_by(AuditEvent.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        before = json.loads(details).get("world") if details else None
+        if before is None:
+            return "the clusters could not be read when it failed, so a change cannot be ruled out"
+        now = self._world(request_id)
+        if now != before:
+            return (
+                "the clusters changed since it failed (a fresh preflight differs); abandon it and "
+                "request the migration again to see a fresh plan"
+            )
+        return None
+
     def _run(self, request_id: str) -> None:
         snap = self.service.snapshot(request_id)
         if snap is None or snap.state is not RequestState.RUNNING:
+            return
+        reason = self.service.execution_refusal(request_id)
+        if reason is not None:
+            self.service.refuse_execution(request_id, reason)
             return
         if snap.plan is None:
             self.service.mark_finished(request_id, False, "the request has no stored plan", {})
@@ -228,6 +289,8 @@ class Runner:
                 "press Retry; the executor resumes from the recorded steps",
             )
         details: dict[str, object] = {"failed_step": outcome.failed_step, "hint": outcome.hint}
+        if not outcome.succeeded:  # what a Retry compares with (the world-changed guard)
+            details["world"] = self._world(request_id)
         self.service.mark_finished(
             request_id,
             outcome.succeeded,

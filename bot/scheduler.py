@@ -1,21 +1,23 @@
-"""Timed work that must survive restarts: expiry, the half-TTL reminder, maintenance windows.
+"""Timed work: expiry, the half-TTL reminder, maintenance windows — held only in memory.
 
-APScheduler 3.x keeps its jobs in the bot's own database (table `apscheduler_jobs`), so a job
-that fell due while the bot was down runs when it starts again. Only the leader runs it: a 3.x
-job store must never be shared by two running schedulers.
+The request rows are the one source of truth for every timer (`expires_at`, `run_at`, and the
+`request.reminded` audit event); the leader rebuilds APScheduler's jobs from them when it takes
+over (`bot.recovery.recover`) and keeps them in line every tick (`bot.recovery.reconcile`). No
+job is ever stored in the database: APScheduler's SQLAlchemy job store keeps pickled Python
+objects there, so one written row used to run code inside the leader (issue #12, finding 1).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy.engine import Engine
 
 if TYPE_CHECKING:
     from bot.runner import Runner
@@ -23,47 +25,56 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ksmc.scheduler")
 
-# Job functions must be importable by name for the persistent job store; they find the live
-# service through this module-level binding, set once by `PersistentScheduler.bind`.
-_BOUND: dict[str, Any] = {}
-
-
-def expire_job(request_id: str) -> None:
-    _BOUND["service"].expire(request_id)
-
-
-def remind_job(request_id: str) -> None:
-    _BOUND["service"].remind(request_id)
-
-
-def start_job(request_id: str) -> None:
-    _BOUND["runner"].start(request_id)
-
-
 KINDS = ("expire", "remind", "start")
 
 
-class PersistentScheduler:
-    """The `Scheduler` port on APScheduler with a database job store."""
+class TimerScheduler:
+    """The `Scheduler` port on APScheduler with an in-memory job store (leader only)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self) -> None:
         self._sched = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+            jobstores={"default": MemoryJobStore()},
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
             timezone=UTC,
         )
+        self._service: RequestService | None = None
         self._runner: Runner | None = None
+        self._periodic: list[tuple[str, float, Callable[[], None]]] = []
 
     def bind(self, service: RequestService, runner: Runner) -> None:
-        _BOUND["service"] = service
-        _BOUND["runner"] = runner
+        self._service = service
         self._runner = runner
 
+    def every(self, name: str, seconds: float, work: Callable[[], None]) -> None:
+        """Run `work` every `seconds` while this replica leads (e.g. the audit anchor)."""
+        self._periodic.append((name, seconds, work))
+
     def start(self, tick: float = 1.0) -> None:
+        """Start empty; the first reconcile (at once) rebuilds every timer from the rows."""
         self._sched.start()
         self._sched.add_job(
-            reconcile_job, "interval", seconds=tick, id="reconcile", replace_existing=True
+            self._reconcile,
+            "interval",
+            seconds=tick,
+            id="reconcile",
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
         )
+        for name, seconds, work in self._periodic:
+            self._sched.add_job(
+                work,
+                "interval",
+                seconds=seconds,
+                id=name,
+                replace_existing=True,
+                next_run_time=datetime.now(UTC),
+            )
+
+    def _reconcile(self) -> None:
+        from bot import recovery
+
+        if self._service is not None:
+            recovery.reconcile(self._service)
 
     def has(self, kind: str, request_id: str) -> bool:
         return self._sched.get_job(f"{kind}:{request_id}") is not None
@@ -83,13 +94,16 @@ class PersistentScheduler:
         )
 
     def expire_at(self, request_id: str, when: datetime) -> None:
-        self._add("expire", expire_job, request_id, when)
+        if self._service is not None:
+            self._add("expire", self._service.expire, request_id, when)
 
     def remind_at(self, request_id: str, when: datetime) -> None:
-        self._add("remind", remind_job, request_id, when)
+        if self._service is not None:
+            self._add("remind", self._service.remind, request_id, when)
 
     def start_at(self, request_id: str, when: datetime) -> None:
-        self._add("start", start_job, request_id, when)
+        if self._runner is not None:
+            self._add("start", self._runner.start, request_id, when)
 
     def start_now(self, request_id: str) -> None:
         if self._runner is not None:
@@ -111,17 +125,11 @@ class PersistentScheduler:
         return sorted(job.id for job in self._sched.get_jobs())
 
 
-def reconcile_job() -> None:
-    from bot import recovery
-
-    recovery.reconcile(_BOUND["service"])
-
-
 class LeaderScheduler:
     """The `Scheduler` port on every replica: jobs are placed only by the leader; what another
     replica asks for is picked up by the leader's reconcile tick from the database."""
 
-    def __init__(self, inner: PersistentScheduler, is_leader: Any) -> None:
+    def __init__(self, inner: TimerScheduler, is_leader: Any) -> None:
         self.inner = inner
         self.is_leader = is_leader
 

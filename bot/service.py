@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot import audit, store
+from bot import audit, authority, store
 from bot.audit import SYSTEM, Actor
+from bot.authority import Shown
 from bot.db import AuditEvent, Request, utcnow
 from bot.metrics import METRICS
 from bot.ports import Identity, Notifier, Scheduler, UserInfo
@@ -40,6 +41,8 @@ class Policy:
     requesters: tuple[str, ...] = ()
     required_approvals: int = 1
     ttl: timedelta = timedelta(minutes=30)
+    #: Channels where migrations may be requested (empty: any).
+    channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,8 @@ class RequestService:
     # ---- submitting ------------------------------------------------------------------------
 
     def may_request(self, user_id: str) -> bool:
-        return not self.policy.requesters or self._in(user_id, self.policy.requesters)
+        """Checked like an approval: a cached "yes" from a requesters group is confirmed."""
+        return not self.policy.requesters or self._in(user_id, self.policy.requesters, confirm=True)
 
     def submit(
         self,
@@ -166,6 +170,17 @@ class RequestService:
         dry_run: bool,
     ) -> Answer:
         """Store a request (state received). The caller runs `preflight` in the background."""
+        if self.policy.channels and channel not in self.policy.channels:
+            self.audit(
+                "request.refused",
+                user,
+                team,
+                channel,
+                reason="not a channel where migrations may be requested",
+                command=text,
+            )
+            where = ", ".join(f"<#{c}>" for c in self.policy.channels)
+            return Answer(False, f"Migrations can only be requested in {where} (KSMC_CHANNELS).")
         if not self.may_request(user.id):
             self.audit(
                 "request.refused",
@@ -176,8 +191,8 @@ class RequestService:
                 command=text,
             )
             return Answer(False, "You are not allowed to request migrations (KSMC_REQUESTERS).")
-        person = self.identity.user(user.id)
-        if person is None or person.deleted or person.is_bot or person.is_guest:
+        person = self._eligible(user.id, self.identity.user(user.id))
+        if person is None:
             self.audit(
                 "request.refused",
                 user,
@@ -259,6 +274,8 @@ class RequestService:
                     "warnings": [r.id for r in report.results if r.severity == "warning"],
                     "delete": list(report.plan.delete) if report.plan else [],
                     "keep": list(report.plan.keep) if report.plan else [],
+                    # what the approvers will see; the executor checks approvals against it
+                    "plan": report.plan.digest() if report.plan else None,
                 },
                 preflight_json=report.to_json(),
                 plan_json=report.plan.to_json() if report.plan else None,
@@ -297,7 +314,11 @@ class RequestService:
         now = self.identity.user(user_id, fresh=True)
         return now if fit(now) else None
 
-    def approve(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
+    def approve(
+        self, request_id: str, user_id: str, team: str, channel: str, shown: Shown | None = None
+    ) -> Answer:
+        """`shown` is what the pressed button was drawn from; an approval counts only for the
+        version and plan the approver saw (None: an internal caller, the current ones)."""
         person, actor = self.who(user_id)
         snap = self.snapshot(request_id)
 
@@ -328,6 +349,9 @@ class RequestService:
             return refuse("the request has expired")
         if any(a.user_id == user_id for a in snap.approvals):
             return refuse("you have already approved it")
+        digest = snap.plan.digest() if snap.plan is not None else None
+        if shown is not None and not shown.matches(snap.version, digest):
+            return refuse(authority.stale_message(snap.version))
         try:
             with self._tx() as session:
                 store.add_approval(session, request_id, user_id, actor.name)
@@ -345,6 +369,8 @@ class RequestService:
                         "required": self.policy.required_approvals,
                         "real_name": person.real_name,
                         "tz": person.tz,
+                        "plan": digest,
+                        "version": snap.version,
                     },
                     expected_version=snap.version,
                 )
@@ -485,7 +511,68 @@ class RequestService:
                 request_id=request_id,
                 details={},
             )
-        self.notifier.remind(snap, self.policy.approvers)
+        self.notifier.remind(snap, self.eligible_approvers(snap))
+
+    def eligible_approvers(self, snap: RequestSnapshot) -> tuple[str, ...]:
+        """The people who could approve `snap` now: listed directly or through a group, not the
+        requester, not already approved, not a bot, guest or deactivated account."""
+        done = {a.user_id for a in snap.approvals}
+        people: list[str] = []
+        for entry in self.policy.approvers:
+            members = (
+                sorted(self.identity.group_members(entry)) if entry.startswith("S") else [entry]
+            )
+            people.extend(m for m in members if m not in people)
+        out = []
+        for user_id in people:
+            if user_id == snap.requester_id or user_id in done:
+                continue
+            person = self.identity.user(user_id)
+            if person is not None and not (person.deleted or person.is_bot or person.is_guest):
+                out.append(user_id)
+        return tuple(out)
+
+    # ---- what the executor checks for itself -----------------------------------------------
+
+    def may_approve_now(self, user_id: str) -> bool:
+        person = self.identity.user(user_id)
+        return (
+            self._in(user_id, self.policy.approvers)
+            and person is not None
+            and not (person.deleted or person.is_bot or person.is_guest)
+        )
+
+    def execution_refusal(self, request_id: str) -> str | None:
+        """Why the stored evidence does not authorize running this request (None: it does)."""
+        with self.sessions() as session:
+            return authority.check_execution(
+                session, request_id, self.policy.required_approvals, self.may_approve_now
+            )
+
+    def refuse_execution(self, request_id: str, reason: str) -> None:
+        """A request the state says may run but the evidence does not authorize: stop it for
+        good (approved/scheduled → cancelled, running → failed) and record why."""
+        log.error("refusing to run %s: %s", request_id, reason)
+        to_state = {S.APPROVED: S.CANCELLED, S.SCHEDULED: S.CANCELLED, S.RUNNING: S.FAILED}
+        snap = self.snapshot(request_id)
+        if snap is None or snap.state not in to_state:
+            return
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    snap.state,
+                    to_state[snap.state],
+                    actor=SYSTEM,
+                    action="execution.refused",
+                    details={"reason": reason},
+                    error=f"refused to run: {reason}",
+                )
+        except store.StaleTransition:
+            return
+        self.scheduler.cancel_all(request_id)
+        self._notify(request_id)
 
     # ---- execution transitions (called by the runner) --------------------------------------
 
@@ -532,9 +619,17 @@ class RequestService:
             self.notifier.finished(snap)
 
     def authorize_operator(
-        self, request_id: str, user_id: str, team: str, channel: str, verb: str
+        self,
+        request_id: str,
+        user_id: str,
+        team: str,
+        channel: str,
+        verb: str,
+        shown: Shown | None = None,
     ) -> Answer:
-        """Retry and Abandon: approvers only, and never for another workspace's request."""
+        """Retry and Abandon: approvers only, and never for another workspace's request. Retry
+        is a second approval of a partly run plan: never by the requester, only on the version
+        and plan the presser saw, and only within KSMC_APPROVAL_TTL of the failure."""
         person, actor = self.who(user_id)
         snap = self.snapshot(request_id)
         if snap is None or snap.team_id != team:
@@ -560,7 +655,27 @@ class RequestService:
             return Answer(False, f"Request {request_id} is {snap.state.value}, not failed.")
         if verb == "retry" and snap.plan is None:
             return Answer(False, f"Request {request_id} never got a plan; run the command again.")
+        if verb == "retry":
+            reason = self._retry_refusal(snap, user_id, shown)
+            if reason is not None:
+                self.audit("retry.refused", actor, team, channel, request_id, reason=reason)
+                return Answer(False, f"Retry refused: {reason}.", request_id)
         return Answer(True, "", request_id)
+
+    def _retry_refusal(
+        self, snap: RequestSnapshot, user_id: str, shown: Shown | None
+    ) -> str | None:
+        if user_id == snap.requester_id:
+            return "you requested this migration; a second person must retry it"
+        digest = snap.plan.digest() if snap.plan is not None else None
+        if shown is not None and not shown.matches(snap.version, digest):
+            return authority.stale_message(snap.version)
+        if self.clock() >= snap.updated_at + self.policy.ttl:
+            return (
+                "it failed longer ago than KSMC_APPROVAL_TTL allows a retry; the clusters may "
+                "have changed since: abandon it and request the migration again"
+            )
+        return None
 
     def abandon(self, request_id: str, user_id: str, team: str, channel: str) -> Answer:
         answer = self.authorize_operator(request_id, user_id, team, channel, "abandon")

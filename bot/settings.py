@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SLACK_ID = re.compile(r"^[USW][A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
 class SettingsError(Exception):
@@ -29,6 +30,17 @@ def _ids(value: Any) -> tuple[str, ...]:
     bad = [i for i in out if not SLACK_ID.match(i)]
     if bad:
         raise ValueError(f"not Slack user (U…/W…) or user-group (S…) ids: {', '.join(bad)}")
+    return out
+
+
+def _channel_ids(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = tuple(str(i).strip() for i in items if str(i).strip())
+    bad = [i for i in out if not CHANNEL_ID.match(i)]
+    if bad:
+        raise ValueError(f"not Slack channel ids (C…/G…): {', '.join(bad)}")
     return out
 
 
@@ -63,11 +75,53 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=0.5, gt=0, validation_alias="KSMC_POLL_INTERVAL")
     gather_timeout: float = Field(default=15.0, gt=0, validation_alias="KSMC_GATHER_TIMEOUT")
     log_level: str = Field(default="INFO", validation_alias="KSMC_LOG_LEVEL")
+    #: HTTP limits (issue #12, finding 6): connections served at once (beyond: 503), seconds a
+    #: client gets to send its headers and then its body, seconds an idle connection is kept.
+    http_max_connections: int = Field(
+        default=200, ge=1, le=10000, validation_alias="KSMC_HTTP_MAX_CONNECTIONS"
+    )
+    http_header_timeout: float = Field(
+        default=5.0, gt=0, validation_alias="KSMC_HTTP_HEADER_TIMEOUT"
+    )
+    http_body_timeout: float = Field(default=10.0, gt=0, validation_alias="KSMC_HTTP_BODY_TIMEOUT")
+    http_keepalive_timeout: float = Field(
+        default=5.0, gt=0, validation_alias="KSMC_HTTP_KEEPALIVE_TIMEOUT"
+    )
+    #: Channels where migrations may be requested (empty: any channel).
+    channels: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="KSMC_CHANNELS"
+    )
+    #: The audit chain's HMAC key; never stored in the database.
+    audit_key: SecretStr | None = Field(default=None, validation_alias="KSMC_AUDIT_KEY")
+    #: Where the chain head is posted (besides the log), e.g. a private channel.
+    audit_channel: str | None = Field(default=None, validation_alias="KSMC_AUDIT_CHANNEL")
+    audit_anchor_interval: float = Field(
+        default=300.0, gt=0, validation_alias="KSMC_AUDIT_ANCHOR_INTERVAL"
+    )
 
     @field_validator("approvers", "requesters", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> tuple[str, ...]:
         return _ids(value)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: Any) -> tuple[str, ...]:
+        return _channel_ids(value)
+
+    @field_validator("audit_key")
+    @classmethod
+    def _key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("audit_channel")
+    @classmethod
+    def _audit_channel(cls, value: str | None) -> str | None:
+        if value and not CHANNEL_ID.match(value):
+            raise ValueError("must be a Slack channel id (C…/G…)")
+        return value or None
 
     @field_validator("approval_ttl", mode="before")
     @classmethod

@@ -1,5 +1,8 @@
-"""Button presses on a request's message. The button's value is only an opaque request id: who
-may do what is decided by the service from the signed payload's user and the database."""
+"""Button presses on a request's message. The button's value names the request, the version and
+the plan digest the message was drawn from (`bot.authority.Shown`); it is never a permission:
+who may do what is decided by the service from the signed payload's user and the database.
+Approve and Retry count only for the version and plan the presser saw; Reject, Cancel and
+Abandon stop things, which is safe on any version, so they go by the request id."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
+from bot.authority import Shown
 from bot.context import BotContext
 from bot.service import Answer
 from handlers import render
@@ -30,7 +34,8 @@ def _listener(ctx: BotContext, action_id: str) -> Any:
 
 def handle_press(ctx: BotContext, action_id: str, body: dict[str, Any], respond: Respond) -> None:
     action = (body.get("actions") or [{}])[0]
-    request_id = str(action.get("value") or "")[:64]
+    shown = Shown.parse(str(action.get("value") or ""))
+    request_id = shown.request_id
     user = str((body.get("user") or {}).get("id", ""))
     team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id", ""))
     channel = str(
@@ -40,7 +45,7 @@ def handle_press(ctx: BotContext, action_id: str, body: dict[str, Any], respond:
         return
     service = ctx.service
     if action_id == "ksmc_approve":
-        answer = service.approve(request_id, user, team, channel)
+        answer = service.approve(request_id, user, team, channel, shown)
     elif action_id == "ksmc_reject":
         answer = service.reject(request_id, user, team, channel)
     elif action_id == "ksmc_cancel":
@@ -48,10 +53,13 @@ def handle_press(ctx: BotContext, action_id: str, body: dict[str, Any], respond:
     elif action_id == "ksmc_abandon":
         answer = service.abandon(request_id, user, team, channel)
     else:
-        ok, message = ctx.runner.retry(request_id, user, team, channel)
+        ok, message = ctx.runner.retry(request_id, user, team, channel, shown)
         answer = Answer(ok, message, request_id)
     if not answer.ok:
-        shown = render.render_refusal(answer.message)
+        refusal = render.render_refusal(answer.message)
         respond(
-            text=shown.text, blocks=shown.blocks, response_type="ephemeral", replace_original=False
+            text=refusal.text,
+            blocks=refusal.blocks,
+            response_type="ephemeral",
+            replace_original=False,
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 
+from bot.authority import button_value
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState, StepState
 from handlers.blocks import (
@@ -180,6 +181,7 @@ _BUDGETS: dict[str, tuple[int, int, int]] = {
     "blockers": (600, 2400, 3),
     "steps": (400, 1500, 2),
     "deleted": (600, MAX_MESSAGE_TEXT, 6),
+    "consequences": (400, 2000, 3),
     "warnings": (500, 1000, 2),
     "kept": (250, 700, 1),
     "workspaces": (250, 600, 1),
@@ -341,8 +343,9 @@ def _status_line(snap: RequestSnapshot, now: datetime) -> str:
         )
     if state is S.REJECTED:
         return f"👎 *Rejected* {slack_date(snap.updated_at)}."
-    if state is S.CANCELLED:
-        return f"🛑 *Cancelled* {slack_date(snap.updated_at)}."
+    if state is S.CANCELLED:  # with why, when the bot itself refused to run it
+        why = f" {escape_mrkdwn(snap.error, limit=300)}" if snap.error else ""
+        return f"🛑 *Cancelled* {slack_date(snap.updated_at)}.{why}"
     return (  # expired
         f"⌛ *Expired* {slack_date(snap.expires_at)} with {len(snap.approvals):,} of "
         f"{plural(snap.required_approvals, 'approval')}. Run the command again to ask anew."
@@ -350,15 +353,21 @@ def _status_line(snap: RequestSnapshot, now: datetime) -> str:
 
 
 def _buttons(snap: RequestSnapshot) -> list[ButtonElement]:
-    """The buttons that can do something now; each value is only the request id."""
+    """The buttons that can do something now; each value binds the request id, version and
+    plan digest this message shows (`bot.authority.button_value`)."""
     state, rid = snap.state, snap.id
+    value = button_value(snap.id, snap.version, snap.plan)
     member, target = code(snap.member, limit=60), code(snap.target_host, limit=60)
     if state is S.PENDING and not snap.dry_run and snap.report and not snap.report.blocked:
         return [
             button(
-                "Approve", "ksmc_approve", rid, style="primary", confirm_with=_approve_confirm(snap)
+                "Approve",
+                "ksmc_approve",
+                value,
+                style="primary",
+                confirm_with=_approve_confirm(snap),
             ),
-            button("Reject", "ksmc_reject", rid, style="danger"),
+            button("Reject", "ksmc_reject", value, style="danger"),
         ]
     if state in {S.APPROVED, S.SCHEDULED}:
         when = f", scheduled for {utc_text(snap.run_at)}," if snap.run_at else ""
@@ -368,7 +377,7 @@ def _buttons(snap: RequestSnapshot) -> list[ButtonElement]:
             "Cancel it",
             "Keep it",
         )
-        return [button("Cancel", "ksmc_cancel", rid, confirm_with=ask)]
+        return [button("Cancel", "ksmc_cancel", value, confirm_with=ask)]
     if state is S.FAILED:
         ask = confirm(
             f"Abandon migration {plain(rid, 32)}?",
@@ -377,8 +386,8 @@ def _buttons(snap: RequestSnapshot) -> list[ButtonElement]:
             "Abandon",
             style="danger",
         )
-        retry = [button("Retry", "ksmc_retry", rid, style="primary")] if snap.plan else []
-        return [*retry, button("Abandon", "ksmc_abandon", rid, style="danger", confirm_with=ask)]
+        retry = [button("Retry", "ksmc_retry", value, style="primary")] if snap.plan else []
+        return [*retry, button("Abandon", "ksmc_abandon", value, style="danger", confirm_with=ask)]
     return []
 
 

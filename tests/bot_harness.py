@@ -31,8 +31,10 @@ from slackstub import (
 from sqlalchemy import select
 
 from bot import db
+from bot.authority import button_value
 from bot.db import AuditEvent, Request
 from bot.states import RequestState
+from k8s.plan import Plan
 from k8s.sim import loader
 from k8s.sim.world import World
 
@@ -112,13 +114,21 @@ class Client:
         return response
 
     def press(
-        self, action_id: str, request_id: str, user: str, team: str = TEAM_ID
+        self,
+        action_id: str,
+        request_id: str,
+        user: str,
+        team: str = TEAM_ID,
+        value: str | None = None,
     ) -> tuple[httpx.Response, str]:
+        """Press a button on the request's message as it stands now (its value binds the
+        current version and plan, as a freshly drawn message's buttons do), or send `value`."""
         self._seq += 1
         hook = f"press-{self._seq}"
         ts = message_ts(self.env, request_id) or "0.0"
         url = self.env.stub.response_url(hook, channel=CHANNEL, message_ts=ts, user=user)
-        body = block_action_body(action_id, request_id, user, CHANNEL, ts, url, team_id=team)
+        shown = value if value is not None else current_button_value(self.env, request_id)
+        body = block_action_body(action_id, shown, user, CHANNEL, ts, url, team_id=team)
         return self.post(body, sign(SECRET, body)), hook
 
     def get(self, path: str) -> httpx.Response:
@@ -132,6 +142,15 @@ def _row(env: Env, request_id: str) -> Request | None:
             return session.get(Request, request_id)
     finally:
         engine.dispose()
+
+
+def current_button_value(env: Env, request_id: str) -> str:
+    """What the buttons of the request's message carry once it shows the current version."""
+    row = _row(env, request_id)
+    if row is None:
+        return request_id
+    plan = Plan.from_json(row.plan_json) if row.plan_json else None
+    return button_value(row.id, row.version, plan)
 
 
 def message_ts(env: Env, request_id: str) -> str | None:
@@ -205,15 +224,13 @@ def in_process(env: Env) -> Iterator[tuple[Client, Any]]:
     """The bot built and served in this process (fast); yields (client, bot)."""
     import uvicorn
 
-    from bot import app, settings
+    from bot import app, http, settings
 
     port = free_port()
     config = settings.load(env.environ(port))
     bot = app.build(config)
     bot.start_background()
-    server = uvicorn.Server(
-        uvicorn.Config(app.http_app(bot), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(http.server_config(bot, app.http_app(bot)))  # the real limits
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

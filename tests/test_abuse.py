@@ -35,6 +35,7 @@ from bot_harness import (
     BotProcess,
     Client,
     Env,
+    current_button_value,
     environment,
     in_process,
     latest_request_id,
@@ -149,7 +150,10 @@ def press(
     ts: str | None = None,
     trigger_id: str | None = None,
 ) -> tuple[bytes, str]:
-    """A signed button click with every field under the caller's control; (body, hook)."""
+    """A signed button click with every field under the caller's control; (body, hook). A value
+    naming an existing request becomes that request's current button value (id, version, plan),
+    as on a freshly drawn message; any other value is sent as it is."""
+    value = current_button_value(client.env, value)
     client._seq += 1
     hook = f"abuse-press-{client._seq}-{time.monotonic_ns()}"
     url = client.env.stub.response_url(hook, channel=channel, user=user)
@@ -320,7 +324,8 @@ def test_replayed_command_and_press_act_once(bot: Client, env: Env) -> None:
 
     ts = message_ts(env, rid) or "0.0"
     hook_url = env.stub.response_url("press", channel=CHANNEL, message_ts=ts, user=BOB)
-    click = block_action_body("ksmc_approve", rid, BOB, CHANNEL, ts, hook_url)
+    value = current_button_value(env, rid)
+    click = block_action_body("ksmc_approve", value, BOB, CHANNEL, ts, hook_url)
     click_headers = sign(SECRET, click)
     statuses = _all_at_once(4, lambda: bot.post(click, click_headers).status_code)
     assert statuses == [200] * 4

@@ -221,16 +221,28 @@ def assert_limits(r: Rendered) -> None:
 # ---- buttons per state -----------------------------------------------------------------------
 
 
-def test_pending_has_approve_and_reject_with_the_request_id_as_value() -> None:
-    r = render_request(make_snap(S.PENDING), NOW)
+def bound(snap: RequestSnapshot) -> str:
+    """A button's value binds the request id, the version and the plan digest shown."""
+    digest = snap.plan.digest() if snap.plan is not None else ""
+    return f"{RID}:{snap.version}:{digest}"
+
+
+def test_pending_has_approve_and_reject_bound_to_id_version_and_plan() -> None:
+    snap = make_snap(S.PENDING)
+    r = render_request(snap, NOW)
     assert_valid(r)
     approve, reject = buttons(r)
+    assert snap.plan is not None and bound(snap).count(":") == 2
     assert (approve["action_id"], approve["style"], approve["value"]) == (
         "ksmc_approve",
         "primary",
-        RID,
+        bound(snap),
     )
-    assert (reject["action_id"], reject["style"], reject["value"]) == ("ksmc_reject", "danger", RID)
+    assert (reject["action_id"], reject["style"], reject["value"]) == (
+        "ksmc_reject",
+        "danger",
+        bound(snap),
+    )
     dialog = approve["confirm"]["text"]["text"]
     assert "`member-a`" in dialog and "`host-b`" in dialog
     assert "1 namespace will be DELETED" in dialog
@@ -275,7 +287,7 @@ def test_each_state_shows_exactly_the_buttons_that_can_act(
     assert_valid(r)
     assert_limits(r)
     assert action_ids(r) == expected
-    assert all(b["value"] == RID for b in buttons(r))
+    assert all(b["value"] == bound(snap) for b in buttons(r))
 
 
 def test_failed_buttons_retry_primary_abandon_danger_with_confirm() -> None:
@@ -311,11 +323,12 @@ def test_failed_preflight_without_plan_offers_abandon_only() -> None:
 
 def test_scheduled_shows_time_and_cancel_with_confirm() -> None:
     run_at = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-    r = render_request(make_snap(S.SCHEDULED, run_at=run_at), NOW)
+    snap = make_snap(S.SCHEDULED, run_at=run_at)
+    r = render_request(snap, NOW)
     header = r.blocks[0]["text"]["text"]
     assert "scheduled for 2026-12-01 02:00 UTC" in header
     (cancel,) = buttons(r)
-    assert cancel["action_id"] == "ksmc_cancel" and cancel["value"] == RID
+    assert cancel["action_id"] == "ksmc_cancel" and cancel["value"] == bound(snap)
     assert "2026-12-01 02:00 UTC" in cancel["confirm"]["text"]["text"]
 
 
