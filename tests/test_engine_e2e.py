@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from k8s.executor import MemorySink, StepState
 from k8s.preflight import Severity
@@ -72,11 +73,18 @@ def assert_member_moved(rig: Any, member: str, old: str, new: str) -> None:
 
 def kubectl(rig: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert KUBECTL is not None
+    # kubectl sends the kubeconfig's token only to https servers; every simulated port speaks TLS
+    config = yaml.safe_load(Path(rig.kubeconfig).read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = entry["cluster"]["server"].replace("http://", "https://")
+        entry["cluster"]["insecure-skip-tls-verify"] = True
+    tls_kubeconfig = tmp_path / "kubeconfig-tls"
+    tls_kubeconfig.write_text(yaml.safe_dump(config))
     return subprocess.run(
         [
             KUBECTL,
             "--kubeconfig",
-            str(rig.kubeconfig),
+            str(tls_kubeconfig),
             "--cache-dir",
             str(tmp_path / "kubectl-cache"),
             *args,
