@@ -119,7 +119,14 @@ class Kubectl:
         binary = shutil.which("kubectl")
         if binary is None:
             raise SystemExit("kubectl is not on PATH: the baselines need it")
-        self.base = [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache)]
+        # kubectl sends the token only to https servers; every simulated port also speaks TLS
+        config = yaml.safe_load(kubeconfig.read_text())
+        for entry in config["clusters"]:
+            entry["cluster"]["server"] = entry["cluster"]["server"].replace("http://", "https://")
+            entry["cluster"]["insecure-skip-tls-verify"] = True
+        tls = cache.parent / f"{kubeconfig.name}-tls"
+        tls.write_text(yaml.safe_dump(config))
+        self.base = [binary, "--kubeconfig", str(tls), "--cache-dir", str(cache)]
         self.calls = 0
 
     def __call__(self, context: str, *args: str, stdin: str | None = None) -> str:
