@@ -425,7 +425,7 @@ def verify(session: Session, key: bytes | None = None) -> VerifyResult:
         True,
         checked,
         None,
-        f"ok: {checked} events, {how}",
+        f"ok: {checked} events, {how}" if checked else "ok: 0 events",
         last_hash=expected_prev,
         last_id=prev_id or 0,
         keyed_from=keyed_from,
