@@ -78,7 +78,8 @@ class WorkspaceTemplateInfo:
 
     @property
     def where(self) -> Placement:
-        return self.placement or Placement(clusters=self.placement_clusters)
+        """What the template's FederatedWorkspace selects (see Placement.through_kubesphere)."""
+        return (self.placement or Placement(clusters=self.placement_clusters)).through_kubesphere()
 
 
 @dataclass(frozen=True)

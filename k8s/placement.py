@@ -59,6 +59,15 @@ class Placement:
         """The names among `clusters` (name → labels) this placement selects."""
         return {name for name, labels in clusters.items() if self.selects(name, labels)}
 
+    def through_kubesphere(self) -> Placement:
+        """The placement KubeFed sees for a WorkspaceTemplate: KubeSphere copies it into the
+        FederatedWorkspace through a struct whose `clusters` is `omitempty`
+        (`staging/src/kubesphere.io/api/types/v1beta1/types.go`), so an empty list vanishes
+        and the selector decides — `clusters: []` beside `clusterSelector: {}` selects all."""
+        if self.clusters == ():
+            return Placement(None, self.selector)
+        return self
+
     def describe(self) -> str:
         if self.clusters is not None:
             return f"clusters [{', '.join(self.clusters)}]" if self.clusters else "clusters []"
@@ -103,9 +112,10 @@ def of(obj: Any) -> Placement:
     return parse(spec.get("placement") if isinstance(spec, dict) else None)
 
 
-def with_clusters(names: Iterable[str]) -> dict[str, Any]:
-    """A placement patch naming exactly these clusters (sorted, no duplicates)."""
-    return {"clusters": [{"name": n} for n in sorted(set(names))]}
+def exactly(names: Iterable[str]) -> dict[str, Any]:
+    """A merge-patch placement naming exactly these clusters, in this order. The selector is
+    removed: beside an empty list it would decide alone once KubeSphere copies the template."""
+    return {"clusters": [{"name": n} for n in dict.fromkeys(names)], "clusterSelector": None}
 
 
 def _requirements(selector: dict[str, Any]) -> tuple[Requirement, ...]:

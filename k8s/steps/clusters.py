@@ -180,9 +180,10 @@ class JoinCluster(StepImpl):
                 if c.get("type") == "Federated" and c.get("status") == "False"
             ]
             if failed:
-                raise StepError(
-                    f"{step.cluster} could not join {member}: {failed[0].get('message')}"
-                )
+                # upstream writes the error itself as the condition's reason
+                message, reason = str(failed[0].get("message")), str(failed[0].get("reason"))
+                detail = f" ({reason})" if " " in reason else ""
+                raise StepError(f"{step.cluster} could not join {member}: {message}{detail}")
             return ready and _claims(current) == step.params["member_uid"]
 
         ctx.wait_until(f"{member} to become Ready on {step.cluster}", joined)

@@ -45,7 +45,9 @@ def validate_from_host(host: ClusterApi, member: str, kubeconfig: bytes) -> str 
 
 
 JWT_MISMATCH = "Jwt is not equal"  # ks-apiserver's words when the jwtSecrets differ
-UNAUTHORIZED = "Unauthorized"
+# how a member refuses a request without credentials: 401, or 403 for system:anonymous
+# where anonymous access is on (kube-apiserver's default)
+REFUSED_ANONYMOUS = ("unauthorized", 'user "system:anonymous"')
 
 
 def judge(verdict: str | None, *, full: bool, sync_jwt: bool) -> str | None:
@@ -54,7 +56,7 @@ def judge(verdict: str | None, *, full: bool, sync_jwt: bool) -> str | None:
     secrets before the join, the jwtSecret mismatch."""
     if verdict is None:
         return None
-    if not full and UNAUTHORIZED.lower() in verdict.lower():
+    if not full and any(word in verdict.lower() for word in REFUSED_ANONYMOUS):
         return None
     if sync_jwt and JWT_MISMATCH in verdict:
         return None

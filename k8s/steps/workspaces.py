@@ -83,7 +83,7 @@ class RemovePlacement(StepImpl):
             if target is None:  # a plan from before placements were recorded
                 if current.clusters is not None and member in current.clusters:
                     out.append((str(ws), tmpl, [c for c in current.clusters if c != member]))
-            elif current.clusters is None or list(current.clusters) != target:
+            elif current != placement.Placement(clusters=tuple(target)):
                 out.append((str(ws), tmpl, target))
         return out
 
@@ -102,7 +102,7 @@ class RemovePlacement(StepImpl):
                 ws,
                 {
                     "metadata": {"resourceVersion": tmpl["metadata"]["resourceVersion"]},
-                    "spec": {"placement": {"clusters": [{"name": c} for c in clusters]}},
+                    "spec": {"placement": placement.exactly(clusters)},
                 },
             )
         return f"removed {member} from {len(pending)} workspace placement(s) on {step.cluster}"
@@ -212,7 +212,7 @@ class EnsureWorkspace(StepImpl):
                     name,
                     {
                         "metadata": {"resourceVersion": tmpl["metadata"]["resourceVersion"]},
-                        "spec": {"placement": {"clusters": [{"name": c} for c in wanted]}},
+                        "spec": {"placement": placement.exactly(wanted)},
                     },
                 )
             what = f"added {member} to workspace {name} on {step.cluster}"
