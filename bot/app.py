@@ -166,6 +166,18 @@ def build(
             ),
             scrub,
         ),
+        roll_back=lambda plan, ran, sink: _scrubbed_outcome(
+            _contained(
+                lambda: migration.roll_back(
+                    chosen_registry,
+                    plan,
+                    ran,
+                    ScrubbingSink(sink, scrub),
+                    settings=engine_settings,
+                )
+            ),
+            scrub,
+        ),
     )
     scheduler.bind(service, runner)
     scheduler.every(

@@ -28,7 +28,8 @@ from bot.db import AuditEvent, Request, StepProgress, utcnow
 from bot.metrics import METRICS
 from bot.ports import Notifier
 from bot.service import RequestService
-from bot.states import RequestState
+from bot.snapshot import ran_indexes
+from bot.states import ROLLBACK_BASE, RequestState
 from bot.states import StepState as DbStepState
 from k8s.executor import Outcome, StepState
 from k8s.plan import Plan, Step
@@ -36,6 +37,7 @@ from k8s.plan import Plan, Step
 log = logging.getLogger("ksmc.runner")
 
 Execute = Callable[[Plan, "DbProgressSink", frozenset[str]], Outcome]
+RollBack = Callable[[Plan, list[int], "DbProgressSink"], Outcome]
 
 
 class DbProgressSink:
@@ -47,20 +49,28 @@ class DbProgressSink:
         request_id: str,
         on_change: Callable[[], None],
         on_failure: Callable[[int], None],
+        offset: int = 0,
     ) -> None:
         self.sessions = sessions
         self.request_id = request_id
         self.on_change = on_change
         self.on_failure = on_failure
+        # a roll back's undo steps live in the same table from ROLLBACK_BASE on; its audit
+        # events say "undo" where a migration's say "step"
+        self.offset = offset
+        self.noun = "undo" if offset else "step"
 
     def states(self) -> dict[int, StepState]:
+        low, high = (self.offset, ROLLBACK_BASE * 2) if self.offset else (0, ROLLBACK_BASE)
         with self.sessions() as session:
             rows = session.execute(
                 select(StepProgress.index, StepProgress.state).where(
-                    StepProgress.request_id == self.request_id
+                    StepProgress.request_id == self.request_id,
+                    StepProgress.index >= low,
+                    StepProgress.index < high,
                 )
             ).all()
-        return {index: StepState(state.value) for index, state in rows}
+        return {index - self.offset: StepState(state.value) for index, state in rows}
 
     def _write(
         self,
@@ -71,14 +81,15 @@ class DbProgressSink:
         action: str,
         **details: object,
     ) -> None:
+        row_index = index + self.offset
         with self.sessions() as session, session.begin():
             row = session.execute(
                 select(StepProgress).where(
-                    StepProgress.request_id == self.request_id, StepProgress.index == index
+                    StepProgress.request_id == self.request_id, StepProgress.index == row_index
                 )
             ).scalar_one_or_none()
             if row is None:
-                row = StepProgress(request_id=self.request_id, index=index, name=step.kind)
+                row = StepProgress(request_id=self.request_id, index=row_index, name=step.kind)
                 session.add(row)
             now = utcnow()
             row.state = state
@@ -111,14 +122,15 @@ class DbProgressSink:
             )
 
     def started(self, index: int, step: Step) -> None:
-        self._write(index, step, DbStepState.RUNNING, None, "step.started")
+        self._write(index, step, DbStepState.RUNNING, None, f"{self.noun}.started")
         self.on_change()
 
     def progressed(self, index: int, step: Step, message: str) -> None:
         with self.sessions() as session, session.begin():
             row = session.execute(
                 select(StepProgress).where(
-                    StepProgress.request_id == self.request_id, StepProgress.index == index
+                    StepProgress.request_id == self.request_id,
+                    StepProgress.index == index + self.offset,
                 )
             ).scalar_one_or_none()
             if row is not None:
@@ -126,12 +138,20 @@ class DbProgressSink:
         self.on_change()
 
     def finished(self, index: int, step: Step, message: str) -> None:
-        self._write(index, step, DbStepState.DONE, message, "step.finished", summary=message)
+        self._write(
+            index, step, DbStepState.DONE, message, f"{self.noun}.finished", summary=message
+        )
         self.on_change()
 
     def failed(self, index: int, step: Step, message: str, hint: str) -> None:
         self._write(
-            index, step, DbStepState.FAILED, message, "step.failed", error=message, hint=hint
+            index,
+            step,
+            DbStepState.FAILED,
+            message,
+            f"{self.noun}.failed",
+            error=message,
+            hint=hint,
         )
         self.on_change()
         self.on_failure(index)
@@ -147,11 +167,13 @@ class Runner:
         notifier: Notifier,
         execute: Execute,
         workers: int = 4,
+        roll_back: RollBack | None = None,
     ) -> None:
         self.service = service
         self.sessions = sessions
         self.notifier = notifier
         self.execute = execute
+        self.roll_back_fn = roll_back
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ksmc-exec")
         self._active: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
@@ -187,12 +209,33 @@ class Runner:
         self._submit(request_id)
         return True, f"Retrying {request_id} from the failed step."
 
+    def roll_back(
+        self, request_id: str, user_id: str, team: str, channel: str, shown: Shown | None = None
+    ) -> tuple[bool, str]:
+        """Roll back a failed migration (or resume a failed roll back): an approver who is not
+        the requester, on the message they saw (`RequestService.authorize_operator`)."""
+        if self.roll_back_fn is None:
+            return False, "This bot cannot roll back migrations."
+        answer = self.service.authorize_operator(
+            request_id, user_id, team, channel, "rollback", shown
+        )
+        if not answer.ok:
+            return False, answer.message
+        _person, actor = self.service.who(user_id)
+        if not self.service.mark_rolling_back(request_id, actor):
+            return False, f"Request {request_id} is no longer failed."
+        self._submit(request_id)
+        return True, f"Rolling back {request_id}, newest change first."
+
     def resume(self) -> list[str]:
-        """After a restart: continue running executions and start approved ones."""
+        """After a restart: continue running executions and roll backs, and start approved
+        ones."""
         with self.sessions() as session:
             running = list(
                 session.execute(
-                    select(Request.id).where(Request.state == RequestState.RUNNING)
+                    select(Request.id).where(
+                        Request.state.in_((RequestState.RUNNING, RequestState.ROLLING_BACK))
+                    )
                 ).scalars()
             )
             approved = list(
@@ -257,6 +300,9 @@ class Runner:
 
     def _run(self, request_id: str) -> None:
         snap = self.service.snapshot(request_id)
+        if snap is not None and snap.state is RequestState.ROLLING_BACK:
+            self._run_rollback(request_id)
+            return
         if snap is None or snap.state is not RequestState.RUNNING:
             return
         reason = self.service.execution_refusal(request_id)
@@ -298,6 +344,37 @@ class Runner:
             if outcome.succeeded
             else f"{outcome.message}" + (f" — {outcome.hint}" if outcome.hint else ""),
             details,
+        )
+
+    def _run_rollback(self, request_id: str) -> None:
+        snap = self.service.snapshot(request_id)
+        if snap is None or snap.plan is None or self.roll_back_fn is None:
+            return
+        with self.sessions() as session:
+            ran = ran_indexes(
+                session.execute(
+                    select(StepProgress).where(StepProgress.request_id == request_id)
+                ).scalars()
+            )
+
+        def changed() -> None:
+            latest = self.service.snapshot(request_id)
+            if latest is not None:
+                self.notifier.request_changed(latest)
+
+        sink = DbProgressSink(self.sessions, request_id, changed, lambda _i: None, ROLLBACK_BASE)
+        try:
+            outcome = self.roll_back_fn(snap.plan, ran, sink)
+        except Exception as e:
+            log.exception("roll back of %s crashed", request_id)
+            outcome = Outcome(False, None, f"the roll back crashed: {type(e).__name__}", "")
+        self.service.mark_rolled_back(
+            request_id,
+            outcome.succeeded,
+            None
+            if outcome.succeeded
+            else outcome.message + (f" — {outcome.hint}" if outcome.hint else ""),
+            {"failed_undo": outcome.failed_step, "undone": ran},
         )
 
     def shutdown(self, wait: bool = False) -> None:

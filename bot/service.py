@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot import audit, authority, store
+from bot import audit, authority, states, store
 from bot.audit import SYSTEM, Actor
 from bot.authority import Shown
 from bot.db import AuditEvent, Request, utcnow
@@ -32,7 +32,7 @@ log = logging.getLogger("ksmc.service")
 S = RequestState
 ACTIVE = (S.RECEIVED, S.PREFLIGHTING, S.PENDING, S.APPROVED, S.SCHEDULED, S.RUNNING)
 STALE_PREFLIGHT = timedelta(minutes=2)  # far beyond a preflight's bounded reads
-LOCKING = (S.APPROVED, S.SCHEDULED, S.RUNNING, S.FAILED)  # states that hold the member
+LOCKING = tuple(sorted(states.LOCKING))  # states that hold the member
 
 
 @dataclass(frozen=True)
@@ -642,8 +642,10 @@ class RequestService:
             self.audit(
                 f"{verb}.refused", actor, team, channel, request_id, reason="not an approver"
             )
-            return Answer(False, f"Only an approver can {verb} a failed migration.")
-        if snap.state is not S.FAILED:
+            doing = {"rollback": "roll back"}.get(verb, verb)
+            return Answer(False, f"Only an approver can {doing} a failed migration.")
+        allowed = (S.FAILED,) if verb == "retry" else (S.FAILED, S.ROLLBACK_FAILED)
+        if snap.state not in allowed:
             self.audit(
                 f"{verb}.refused",
                 actor,
@@ -653,14 +655,72 @@ class RequestService:
                 reason=f"state is {snap.state.value}",
             )
             return Answer(False, f"Request {request_id} is {snap.state.value}, not failed.")
-        if verb == "retry" and snap.plan is None:
+        if verb in ("retry", "rollback") and snap.plan is None:
             return Answer(False, f"Request {request_id} never got a plan; run the command again.")
+        if verb == "rollback":
+            reason = self._rollback_refusal(snap, user_id, shown)
+            if reason is not None:
+                self.audit("rollback.refused", actor, team, channel, request_id, reason=reason)
+                return Answer(False, f"Roll back refused: {reason}.", request_id)
         if verb == "retry":
             reason = self._retry_refusal(snap, user_id, shown)
             if reason is not None:
                 self.audit("retry.refused", actor, team, channel, request_id, reason=reason)
                 return Answer(False, f"Retry refused: {reason}.", request_id)
         return Answer(True, "", request_id)
+
+    def _rollback_refusal(
+        self, snap: RequestSnapshot, user_id: str, shown: Shown | None
+    ) -> str | None:
+        """A roll back writes to every cluster the migration touched: a second person, as for
+        Approve, on the message they saw. No age limit: putting things back is never stale."""
+        if user_id == snap.requester_id:
+            return "you requested this migration; a second person must roll it back"
+        digest = snap.plan.digest() if snap.plan is not None else None
+        if shown is not None and not shown.matches(snap.version, digest):
+            return authority.stale_message(snap.version)
+        return None
+
+    def mark_rolling_back(self, request_id: str, actor: Actor) -> bool:
+        try:
+            with self._tx() as session:
+                store.transition(
+                    session,
+                    request_id,
+                    (S.FAILED, S.ROLLBACK_FAILED),
+                    S.ROLLING_BACK,
+                    actor=actor,
+                    action="rollback.started",
+                    error=None,
+                )
+        except store.StaleTransition:
+            return False
+        self._notify(request_id)
+        return True
+
+    def mark_rolled_back(
+        self, request_id: str, ok: bool, error: str | None, details: dict[str, object]
+    ) -> None:
+        METRICS.inc(
+            "ksmc_rollbacks_total",
+            "Roll backs finished, by outcome",
+            outcome="rolled_back" if ok else "failed",
+        )
+        with self._tx() as session:
+            store.transition(
+                session,
+                request_id,
+                S.ROLLING_BACK,
+                S.ROLLED_BACK if ok else S.ROLLBACK_FAILED,
+                actor=SYSTEM,
+                action="rollback.succeeded" if ok else "rollback.failed",
+                details=details,
+                error=error,
+            )
+        snap = self.snapshot(request_id)
+        if snap is not None:
+            self.notifier.request_changed(snap)
+            self.notifier.finished(snap)
 
     def _retry_refusal(
         self, snap: RequestSnapshot, user_id: str, shown: Shown | None
@@ -687,7 +747,7 @@ class RequestService:
                 store.transition(
                     session,
                     request_id,
-                    S.FAILED,
+                    (S.FAILED, S.ROLLBACK_FAILED),
                     S.ABANDONED,
                     actor=actor,
                     action="request.abandoned",

@@ -27,6 +27,26 @@ class RequestState(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     ABANDONED = "abandoned"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+
+
+#: States in which a request holds its member: no other migration of it may start.
+LOCKING: frozenset[RequestState] = frozenset(
+    {
+        RequestState.APPROVED,
+        RequestState.SCHEDULED,
+        RequestState.RUNNING,
+        RequestState.FAILED,
+        RequestState.ROLLING_BACK,
+        RequestState.ROLLBACK_FAILED,
+    }
+)
+
+#: The step progress rows of a roll back start at this index, after the migration's own rows,
+#: so both stay in `step_progress` and a restart resumes either exactly.
+ROLLBACK_BASE = 1000
 
 
 class StepState(StrEnum):
@@ -51,8 +71,13 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     _S.APPROVED: frozenset({_S.SCHEDULED, _S.RUNNING, _S.CANCELLED}),
     _S.SCHEDULED: frozenset({_S.RUNNING, _S.CANCELLED}),
     _S.RUNNING: frozenset({_S.SUCCEEDED, _S.FAILED}),
-    # running: retry (resumes from the step progress rows); abandoned: give up for good.
-    _S.FAILED: frozenset({_S.RUNNING, _S.ABANDONED}),
+    # running: retry (resumes from the step progress rows); abandoned: give up for good;
+    # rolling_back: undo what ran, newest first (k8s/rollback.py).
+    _S.FAILED: frozenset({_S.RUNNING, _S.ABANDONED, _S.ROLLING_BACK}),
+    _S.ROLLING_BACK: frozenset({_S.ROLLED_BACK, _S.ROLLBACK_FAILED}),
+    # a failed roll back may be pressed again (it resumes) or abandoned
+    _S.ROLLBACK_FAILED: frozenset({_S.ROLLING_BACK, _S.ABANDONED}),
+    _S.ROLLED_BACK: frozenset(),
     _S.BLOCKED: frozenset(),
     _S.SUCCEEDED: frozenset(),
     _S.REJECTED: frozenset(),
@@ -61,7 +86,8 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     _S.ABANDONED: frozenset(),
 }
 
-#: States that nothing leaves. `failed` is not terminal: it can be retried or abandoned.
+#: States that nothing leaves. `failed` is not terminal: it can be retried, rolled back or
+#: abandoned.
 TERMINAL: frozenset[RequestState] = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 
 

@@ -1,7 +1,7 @@
 """Button presses on a request's message. The button's value names the request, the version and
 the plan digest the message was drawn from (`bot.authority.Shown`); it is never a permission:
 who may do what is decided by the service from the signed payload's user and the database.
-Approve and Retry count only for the version and plan the presser saw; Reject, Cancel and
+Approve, Retry and Roll back count only for the version and plan the presser saw; Reject, Cancel and
 Abandon stop things, which is safe on any version, so they go by the request id."""
 
 from __future__ import annotations
@@ -16,7 +16,14 @@ from bot.service import Answer
 from handlers import render
 from handlers.commands import after_ack
 
-ACTIONS = ("ksmc_approve", "ksmc_reject", "ksmc_retry", "ksmc_abandon", "ksmc_cancel")
+ACTIONS = (
+    "ksmc_approve",
+    "ksmc_reject",
+    "ksmc_retry",
+    "ksmc_abandon",
+    "ksmc_cancel",
+    "ksmc_rollback",
+)
 
 
 def register(app: App, ctx: BotContext) -> None:
@@ -52,6 +59,9 @@ def handle_press(ctx: BotContext, action_id: str, body: dict[str, Any], respond:
         answer = service.cancel(request_id, user, team, channel)
     elif action_id == "ksmc_abandon":
         answer = service.abandon(request_id, user, team, channel)
+    elif action_id == "ksmc_rollback":
+        ok, message = ctx.runner.roll_back(request_id, user, team, channel, shown)
+        answer = Answer(ok, message, request_id)
     else:
         ok, message = ctx.runner.retry(request_id, user, team, channel, shown)
         answer = Answer(ok, message, request_id)

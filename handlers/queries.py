@@ -18,6 +18,7 @@ from typing import Any
 
 from slack_bolt import Respond
 
+from bot import states
 from bot.context import BotContext
 from bot.snapshot import RequestSnapshot
 from handlers import fleet, render_queries
@@ -42,7 +43,7 @@ log = logging.getLogger("ksmc.queries")
 #: How far back `history` and the in-flight view look (the service lists newest first).
 RECENT = 500
 #: States in which a request holds its member (the service's LOCKING).
-LOCKING_STATES = frozenset({"approved", "scheduled", "running", "failed"})
+LOCKING_STATES = frozenset(s.value for s in states.LOCKING)
 
 
 def answer(ctx: BotContext, cmd: Command, body: dict[str, Any], respond: Respond) -> None:
@@ -173,7 +174,7 @@ def _holding(
 
 def active_requests(ctx: BotContext, team: str) -> list[RequestSnapshot]:
     """This workspace's requests that are not over yet (for the App Home tab)."""
-    over = {"succeeded", "rejected", "cancelled", "expired", "abandoned", "blocked"}
+    over = {s.value for s in states.TERMINAL}
     return [
         s for s in ctx.service.recent(RECENT) if s.team_id == team and s.state.value not in over
     ]

@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
+from handlers import render_rollback
 from handlers.blocks import (
     BlockIds,
     code,
@@ -36,7 +37,17 @@ S = RequestState
 Blocks = list[dict[str, Any]]
 
 #: States whose message shows step progress instead of the bare step list.
-EXECUTION_STATES = frozenset({S.RUNNING, S.SUCCEEDED, S.FAILED, S.ABANDONED})
+EXECUTION_STATES = frozenset(
+    {
+        S.RUNNING,
+        S.SUCCEEDED,
+        S.FAILED,
+        S.ABANDONED,
+        S.ROLLING_BACK,
+        S.ROLLED_BACK,
+        S.ROLLBACK_FAILED,
+    }
+)
 STEP_ICONS: dict[StepState, str] = {
     StepState.PENDING: "⏳",
     StepState.RUNNING: "🔄",
@@ -181,6 +192,9 @@ def _plan_parts(snap: RequestSnapshot, now: datetime, ids: BlockIds) -> list[_Pa
         ),
         _Part("deleted", _deleted(snap, plan, ids)),
     ]
+    if snap.rollback_steps:
+        undo = render_rollback.progress(snap, ids, now, _show(snap), STEP_ICONS)
+        parts.append(_Part("rollback", undo))
     if plan.consequences:
         parts.append(_Part("consequences", _consequences(snap, plan, ids)))
     if plan.keep:

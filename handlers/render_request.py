@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 from bot.authority import button_value
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState, StepState
+from handlers import render_rollback
 from handlers.blocks import (
     MAX_BLOCKS,
     MAX_FALLBACK_TEXT,
@@ -87,6 +88,7 @@ _LABELS: dict[RequestState, tuple[str, str]] = {
     S.CANCELLED: ("🛑", "cancelled"),
     S.EXPIRED: ("⌛", "expired"),
     S.ABANDONED: ("🏳️", "abandoned"),
+    **render_rollback.LABELS,
 }
 _DRY_RUN = ("🧪", "dry run")
 _BEFORE_APPROVAL = frozenset({S.RECEIVED, S.PREFLIGHTING, S.BLOCKED, S.PENDING})
@@ -181,6 +183,7 @@ _BUDGETS: dict[str, tuple[int, int, int]] = {
     "blockers": (600, 2400, 3),
     "steps": (400, 1500, 2),
     "deleted": (600, MAX_MESSAGE_TEXT, 6),
+    "rollback": (400, 1500, 2),
     "consequences": (400, 2000, 3),
     "warnings": (500, 1000, 2),
     "kept": (250, 700, 1),
@@ -191,7 +194,15 @@ _BUDGETS: dict[str, tuple[int, int, int]] = {
     "passed": (200, 400, 1),
 }
 _PREFLIGHT_SLOTS = ("blockers", "cluster-errors", "warnings", "info", "passed")
-_PLAN_SLOTS = ("steps", "kept", "deleted", "untouched", "workspaces")
+_PLAN_SLOTS = (
+    "steps",
+    "rollback",
+    "deleted",
+    "consequences",
+    "kept",
+    "untouched",
+    "workspaces",
+)
 
 
 def render_request(snap: RequestSnapshot, now: datetime) -> Rendered:
@@ -285,6 +296,7 @@ def _approvals(snap: RequestSnapshot, ids: BlockIds) -> Blocks:
 
 def _status(snap: RequestSnapshot, now: datetime, ids: BlockIds) -> Blocks:
     blocks = [section(_status_line(snap, now), ids("status"))]
+    blocks += render_rollback.failure_blocks(snap, ids)
     if snap.state in {S.FAILED, S.ABANDONED}:
         failure = failure_of(snap)
         blocks.append(section(code_block(failure.message, limit=800), ids("error")))
@@ -335,6 +347,8 @@ def _status_line(snap: RequestSnapshot, now: datetime) -> str:
         failure = failure_of(snap)
         title = f": {escape_mrkdwn(failure.title, limit=300)}" if failure.title else ""
         return f"❌ *Failed {failure.where}*{title}"
+    if state in render_rollback.ROLLBACK_STATES:
+        return render_rollback.status_line(snap)
     if state is S.ABANDONED:
         return (
             f"🏳️ *Abandoned* {slack_date(snap.updated_at)} after failing "
@@ -387,7 +401,11 @@ def _buttons(snap: RequestSnapshot) -> list[ButtonElement]:
             style="danger",
         )
         retry = [button("Retry", "ksmc_retry", value, style="primary")] if snap.plan else []
-        return [*retry, button("Abandon", "ksmc_abandon", value, style="danger", confirm_with=ask)]
+        back = render_rollback.buttons(snap, value)
+        abandon = button("Abandon", "ksmc_abandon", value, style="danger", confirm_with=ask)
+        return [*retry, *back, abandon]
+    if state is S.ROLLBACK_FAILED:
+        return render_rollback.after_failure_buttons(snap, value)
     return []
 
 
