@@ -408,7 +408,8 @@ def test_workspace_template_placement_follows_members(fleet: Fleet) -> None:
     wt = fleet.get("host-a", WSTEMPLATES, "team-z")
     assert wt["metadata"]["labels"][MANAGED] == "false"
     assert "finalizers.workspacetemplate.kubesphere.io" in wt["metadata"]["finalizers"]
-    assert fleet.get("host-a", FEDWORKSPACES, "team-z")["spec"]["placement"] == {"clusters": []}
+    # KubeSphere's Go types drop the empty list (`clusters,omitempty`): nil, no selector, nothing
+    assert fleet.get("host-a", FEDWORKSPACES, "team-z")["spec"]["placement"] == {}
     assert "team-z" not in fleet.names("member-a", WORKSPACES)
     assert {"team-z-admin", "team-z-regular", "team-z-viewer"} <= fleet.names(
         "host-a", ("iam.kubesphere.io", "v1alpha2", "workspaceroles")
@@ -498,12 +499,28 @@ def test_namespace_of_a_missing_workspace_stays_unbound(fleet: Fleet) -> None:
 
 
 def test_kubefed_managed_namespaces_are_skipped(fleet: Fleet) -> None:
-    member = fleet.core("member-a")
-    member.create_namespace(
-        {"metadata": {"name": "fed-proj", "labels": {WS_LABEL: "team-x", MANAGED: "true"}}}
+    # a multi-cluster project: the FederatedNamespace lives in the host namespace it federates
+    # (without one, KubeFed would treat a managed namespace as an orphan and un-label it)
+    fleet.core("host-a").create_namespace({"metadata": {"name": "fed-proj"}})
+    fleet.custom("host-a").create_namespaced_custom_object(
+        "types.kubefed.io",
+        "v1beta1",
+        "fed-proj",
+        "federatednamespaces",
+        {
+            "metadata": {"name": "fed-proj", "namespace": "fed-proj"},
+            "spec": {
+                "template": {"metadata": {"labels": {WS_LABEL: "team-x"}}},
+                "placement": {"clusters": [{"name": "member-a"}]},
+            },
+        },
     )
+    member = fleet.core("member-a")
+    wait_for(lambda: not missing(lambda: member.read_namespace("fed-proj")), what="fed-proj")
     fleet.settle()
-    assert member.read_namespace("fed-proj").metadata.owner_references is None
+    ns = member.read_namespace("fed-proj")
+    assert ns.metadata.labels[MANAGED] == "true" and ns.metadata.labels[WS_LABEL] == "team-x"
+    assert ns.metadata.owner_references is None
 
 
 def test_deleting_a_workspace_deletes_its_namespaces(fleet: Fleet) -> None:
@@ -529,6 +546,8 @@ def test_deleting_a_workspace_deletes_its_namespaces(fleet: Fleet) -> None:
 
 def test_orphan_delete_of_a_workspace_keeps_its_namespaces(fleet: Fleet) -> None:
     member = fleet.core("member-a")
+    # while host-a places team-y on member-a its KubeFed re-creates a deleted copy at once
+    fleet.unbind("host-a", "member-a")
     fleet.custom("member-a").delete_cluster_custom_object(
         *WORKSPACES, "team-y", propagation_policy="Orphan"
     )

@@ -9,15 +9,16 @@ if TYPE_CHECKING:
 
 
 def all_controllers() -> list[Controller]:
-    from k8s.sim.controllers.accounts import AccountSync
+    from k8s.sim.controllers.accounts import AccountFederation
     from k8s.sim.controllers.agent import TowerController
     from k8s.sim.controllers.cluster import ClusterController
     from k8s.sim.controllers.installer import InstallerController
+    from k8s.sim.controllers.kubefed import sync_controllers
     from k8s.sim.controllers.namespaces import NamespaceController, WorkspaceController
     from k8s.sim.controllers.openpitrix import HelmReleaseController
     from k8s.sim.controllers.tenant import TenantOwnership
     from k8s.sim.controllers.tokens import TokenController
-    from k8s.sim.controllers.workspaces import KubeFedWorkspaceSync, WorkspaceTemplateController
+    from k8s.sim.controllers.workspaces import WorkspaceTemplateController
     from k8s.sim.timing import GarbageCollector
 
     return [
@@ -26,10 +27,10 @@ def all_controllers() -> list[Controller]:
         TowerController(),
         ClusterController(),
         WorkspaceTemplateController(),
-        KubeFedWorkspaceSync(),
+        *sync_controllers(),
         WorkspaceController(),
         NamespaceController(),
-        AccountSync(),
+        AccountFederation(),
         HelmReleaseController(),
         TenantOwnership(),
         GarbageCollector(),

@@ -50,11 +50,15 @@ class NamespaceController:
         if meta(ns).get("deletionTimestamp"):
             remove_finalizer(cluster, NAMESPACES, ns, NS_FINALIZER)
             return
+        first = NS_FINALIZER not in (meta(ns).get("finalizers") or [])
         ns = add_finalizer(cluster, NAMESPACES, ns, NS_FINALIZER)
         new = copy.deepcopy(ns)
         md = new["metadata"]
         labels = md.setdefault("labels", {})
-        labels["kubesphere.io/namespace"] = name
+        if first:
+            # only together with the finalizer (namespace_controller.go Reconcile): KubeFed's
+            # updates replace a managed namespace's labels, and upstream does not re-add it
+            labels["kubesphere.io/namespace"] = name
         refs = list(md.get("ownerReferences") or [])
         ws_name = labels.get(WORKSPACE_LABEL)
         if labels.get(MANAGED) == "true":

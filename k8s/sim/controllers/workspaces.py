@@ -1,8 +1,8 @@
-"""WorkspaceTemplate controller and KubeFed's workspace sync.
+"""WorkspaceTemplate controller (KubeSphere v3.4.1 `pkg/controller/workspacetemplate/`).
 
-On a host, a template becomes a FederatedWorkspace, which KubeFed turns into a Workspace labelled
-`kubefed.io/managed=true` on every joined cluster in its placement, deleting it from clusters
-that leave the placement (and through garbage collection their namespaces). Without
+On a host (`multicluster.enable`) a template is labelled `kubefed.io/managed=false` and becomes
+a FederatedWorkspace of the same name with the template's labels and spec copied (no
+ownerReference); KubeFed (`k8s/sim/controllers/kubefed.py`) then places Workspaces. Without
 `multicluster.enable` the template makes a local Workspace that it owns.
 """
 
@@ -18,23 +18,18 @@ from k8s.sim.controllers.base import (
     delete_if_present,
     ensure,
     has_kubesphere,
-    host_clusters_named,
     is_host,
-    joined_members,
     remove_finalizer,
     replace,
 )
 from k8s.sim.resources import (
-    CLUSTERS,
     FEDERATEDWORKSPACES,
-    KUBEFEDCLUSTERS,
     NAMESPACES,
     WORKSPACEROLEBINDINGS,
     WORKSPACEROLES,
     WORKSPACES,
     WORKSPACETEMPLATES,
 )
-from k8s.sim.selectors import label_selector_from_match
 from k8s.sim.store import meta
 
 if TYPE_CHECKING:
@@ -43,7 +38,6 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 TEMPLATE_FINALIZER = "finalizers.workspacetemplate.kubesphere.io"
 ORPHAN_FINALIZER = "orphan.finalizers.kubesphere.io"
-FED_FINALIZER = "kubefed.io/sync-controller"
 ROLES = ("admin", "regular", "viewer", "self-provisioner")
 
 
@@ -82,19 +76,19 @@ class WorkspaceTemplateController:
                 new = copy.deepcopy(wt)
                 new["metadata"].setdefault("labels", {})[MANAGED] = "false"
                 wt = replace(cluster, WORKSPACETEMPLATES, wt, new)
-            fed_spec = {
-                "template": {"metadata": {"labels": ws_labels}, "spec": ws_spec},
-                "placement": copy.deepcopy((wt.get("spec") or {}).get("placement") or {}),
-            }
-            overrides = (wt.get("spec") or {}).get("overrides")
-            if overrides:
-                fed_spec["overrides"] = copy.deepcopy(overrides)
+            # newFederatedWorkspace copies labels and the whole spec through KubeSphere's Go
+            # types, whose `clusters,omitempty` turns an empty list into nil (then the
+            # selector decides, or nothing is selected)
+            fed_spec = copy.deepcopy(wt.get("spec") or {})
+            placement = fed_spec.get("placement") or {}
+            if placement.get("clusters") == []:
+                del placement["clusters"]
             ensure(
                 cluster,
                 FEDERATEDWORKSPACES,
                 "",
                 {
-                    "metadata": {"name": name, "finalizers": [FED_FINALIZER]},
+                    "metadata": {"name": name, "labels": dict(meta(wt).get("labels") or {})},
                     "spec": fed_spec,
                 },
             )
@@ -184,74 +178,3 @@ class WorkspaceTemplateController:
         fresh = cluster.store.peek(WORKSPACETEMPLATES, "", name)
         if fresh is not None:
             remove_finalizer(cluster, WORKSPACETEMPLATES, fresh, ORPHAN_FINALIZER)
-
-
-class KubeFedWorkspaceSync:
-    """KubeFed's sync controller for the `workspaces.tenant.kubesphere.io` FederatedTypeConfig."""
-
-    watches = frozenset({FEDERATEDWORKSPACES.key, KUBEFEDCLUSTERS.key, CLUSTERS.key})
-
-    def handle(
-        self, world: World, cluster: SimCluster, rkey: str, namespace: str, name: str
-    ) -> None:
-        if not is_host(cluster):
-            return
-        if rkey != FEDERATEDWORKSPACES.key:
-            for fw in list(cluster.store.iter(FEDERATEDWORKSPACES)):
-                world.enqueue(cluster.name, FEDERATEDWORKSPACES.key, "", meta(fw)["name"])
-            return
-        found = cluster.store.peek(FEDERATEDWORKSPACES, "", name)
-        if found is None:
-            return
-        fw = found
-        members = joined_members(world, cluster)
-        previous = {c["name"] for c in (fw.get("status") or {}).get("clusters") or []}
-        if meta(fw).get("deletionTimestamp"):
-            orphan = "Orphan" in (meta(fw).get("annotations") or {}).get(
-                "kubefed.io/deleteoption", ""
-            )
-            if not orphan:
-                for cname in previous:
-                    if cname in members:
-                        delete_if_present(members[cname], WORKSPACES, "", name)
-            remove_finalizer(cluster, FEDERATEDWORKSPACES, fw, FED_FINALIZER)
-            return
-        targets = self._targets(cluster, fw, set(members))
-        spec = fw.get("spec") or {}
-        template = spec.get("template") or {}
-        labels = {**((template.get("metadata") or {}).get("labels") or {}), MANAGED: "true"}
-        for cname in sorted(targets):
-            ensure(
-                members[cname],
-                WORKSPACES,
-                "",
-                {
-                    "metadata": {"name": name, "labels": labels},
-                    "spec": copy.deepcopy(template.get("spec") or {}),
-                },
-            )
-        for cname in previous - targets:
-            if cname in members:
-                delete_if_present(members[cname], WORKSPACES, "", name)
-        # clusters that are no longer joined stay listed: KubeFed cannot reach them to clean up
-        kept = (previous - targets) - set(members)
-        status_clusters = [{"name": c} for c in sorted(targets | kept)]
-        if (fw.get("status") or {}).get("clusters") != status_clusters:
-            new = copy.deepcopy(fw)
-            new["status"] = {"clusters": status_clusters}
-            replace(cluster, FEDERATEDWORKSPACES, fw, new)
-
-    def _targets(self, host: SimCluster, fw: Obj, joined: set[str]) -> set[str]:
-        placement = (fw.get("spec") or {}).get("placement") or {}
-        if placement.get("clusters") is not None:
-            wanted = {str(c.get("name")) for c in placement["clusters"]}
-        elif placement.get("clusterSelector") is not None:
-            selector = label_selector_from_match(placement["clusterSelector"])
-            wanted = {
-                n
-                for n, c in host_clusters_named(host).items()
-                if selector.matches(meta(c).get("labels") or {})
-            }
-        else:
-            wanted = set()
-        return wanted & joined
