@@ -291,8 +291,14 @@ def _consequences(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[
     """Every object any controller creates or deletes because of the plan, by cluster; the
     destructive ones first, so a cut list never hides a deletion behind a creation."""
     order = {Action.DELETE: 0, Action.UNINSTALL: 0, Action.CHANGE: 1, Action.TAKE_OVER: 2}
+    listed = set(plan.delete)  # the DELETED section already names these, first
     ranked = sorted(
-        plan.consequences, key=lambda c: (order.get(c.action, 3), c.cluster, c.kind, c.name)
+        (
+            c
+            for c in plan.consequences
+            if not (c.kind == "Namespace" and c.cluster == snap.member and c.name in listed)
+        ),
+        key=lambda c: (order.get(c.action, 3), c.cluster, c.kind, c.name),
     )
     head = "🔭 *What the controllers will do, by cluster:*"
     return _listing(

@@ -184,7 +184,7 @@ _BUDGETS: dict[str, tuple[int, int, int]] = {
     "steps": (400, 1500, 2),
     "deleted": (600, MAX_MESSAGE_TEXT, 6),
     "rollback": (400, 1500, 2),
-    "consequences": (400, 2000, 3),
+    "consequences": (250, 2000, 3),
     "warnings": (500, 1000, 2),
     "kept": (250, 700, 1),
     "workspaces": (250, 600, 1),
@@ -299,7 +299,8 @@ def _status(snap: RequestSnapshot, now: datetime, ids: BlockIds) -> Blocks:
     blocks += render_rollback.failure_blocks(snap, ids)
     if snap.state in {S.FAILED, S.ABANDONED}:
         failure = failure_of(snap)
-        blocks.append(section(code_block(failure.message, limit=800), ids("error")))
+        # cut shorter than a block allows: the step-failure reply in the thread has it whole
+        blocks.append(section(code_block(failure.message, limit=600), ids("error")))
         if snap.state is S.FAILED:
             hint = f"*What now:* {escape_mrkdwn(failure.hint, limit=500)}"
             blocks.append(section(hint, ids("hint")))

@@ -238,8 +238,18 @@ def test_step_index_is_unique_per_request(
 def test_transition_table_matches_the_life_cycle() -> None:
     assert set(TRANSITIONS) == set(RequestState)
     assert TRANSITIONS[S.PENDING] == {S.PENDING, S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED}
-    assert TRANSITIONS[S.FAILED] == {S.RUNNING, S.ABANDONED}
-    assert {S.BLOCKED, S.SUCCEEDED, S.REJECTED, S.CANCELLED, S.EXPIRED, S.ABANDONED} == TERMINAL
+    assert TRANSITIONS[S.FAILED] == {S.RUNNING, S.ABANDONED, S.ROLLING_BACK}
+    assert TRANSITIONS[S.ROLLING_BACK] == {S.ROLLED_BACK, S.ROLLBACK_FAILED}
+    assert TRANSITIONS[S.ROLLBACK_FAILED] == {S.ROLLING_BACK, S.ABANDONED}
+    assert {
+        S.BLOCKED,
+        S.SUCCEEDED,
+        S.REJECTED,
+        S.CANCELLED,
+        S.EXPIRED,
+        S.ABANDONED,
+        S.ROLLED_BACK,
+    } == TERMINAL
     assert not is_terminal(S.FAILED) and is_terminal(S.SUCCEEDED)
     reachable = {S.RECEIVED}
     frontier = [S.RECEIVED]

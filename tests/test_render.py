@@ -266,7 +266,7 @@ def test_approve_dialog_says_when_nothing_is_deleted() -> None:
         (S.SCHEDULED, ["ksmc_cancel"]),
         (S.RUNNING, []),
         (S.SUCCEEDED, []),
-        (S.FAILED, ["ksmc_retry", "ksmc_abandon"]),
+        (S.FAILED, ["ksmc_retry", "ksmc_rollback", "ksmc_abandon"]),
         (S.REJECTED, []),
         (S.CANCELLED, []),
         (S.EXPIRED, []),
@@ -302,9 +302,11 @@ def test_failed_buttons_retry_primary_abandon_danger_with_confirm() -> None:
         error="api said no — on host-a: check the template, then Retry",
     )
     r = render_request(snap, NOW)
-    retry, abandon = buttons(r)
+    retry, rollback, abandon = buttons(r)
     assert retry["style"] == "primary"
     assert abandon["style"] == "danger"
+    assert rollback["text"]["text"] == "Roll back"
+    assert "Undo the 2 steps that ran, newest first" in rollback["confirm"]["text"]["text"]
     assert "confirm" in abandon and "nothing is rolled back" in abandon["confirm"]["text"]["text"]
     text = blob(r)
     assert "Failed at step 2 of 4" in text
