@@ -49,7 +49,7 @@ Console verbs (anything else is a /ksmc command, with or without the leading "/k
 in a command, $last stands for the request last made in this console):
   :as NAME                    act as another user (:users lists them)
   :press N                    press button N of the last message that showed buttons
-  :press VERB ID|last         press approve/reject/cancel/retry/abandon on a request
+  :press VERB ID|last         press approve/reject/cancel/retry/rollback/abandon on a request
   :wait STATE ID|last [SECS]  wait until a request reaches STATE (default 120 s)
   :home                       show the App Home tab
   :users                      the user directory (and who may approve)
@@ -62,6 +62,7 @@ BUTTON_ACTIONS = {
     "reject": "ksmc_reject",
     "cancel": "ksmc_cancel",
     "retry": "ksmc_retry",
+    "rollback": "ksmc_rollback",
     "abandon": "ksmc_abandon",
 }
 
@@ -207,7 +208,8 @@ class Console:
                 args[0].capitalize(), action_id, request_id
             )
         else:
-            raise ConsoleError("usage: :press N, or :press approve|reject|cancel|retry|abandon ID")
+            verbs = "|".join(BUTTON_ACTIONS)
+            raise ConsoleError(f"usage: :press N, or :press {verbs} ID")
         if choice.confirm and not self._confirmed(choice):
             self.screen.write("  (not pressed)")
             return
