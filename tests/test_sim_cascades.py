@@ -121,7 +121,7 @@ def workspace_objects(sim: Sim, cluster: str, ws: str) -> None:
         {
             "metadata": {"name": f"{ws}-devs-admin", "labels": ref},
             "groupRef": {"apiGroup": "iam.kubesphere.io", "kind": "Group", "name": f"{ws}-devs"},
-            "users": ["admin"],
+            "users": ["dora"],
         },
     )
     sim.create(
@@ -151,6 +151,9 @@ def local_workspace(sim: Sim, ws: str = "local-ws") -> None:
         WSTEMPLATES,
         {"metadata": {"name": ws}, "spec": {"template": {"spec": {"manager": "admin"}}}},
     )
+    # a member-local account: KubeFed would overwrite `spec.groups` on a copy pushed by the host
+    user = {"metadata": {"name": "dora"}, "spec": {"email": "dora@example.com"}}
+    sim.create("member-a", ("iam.kubesphere.io", "v1alpha2", "users"), user)
     sim.settle()
     body = {"metadata": {"name": "app-ns", "labels": {WS: ws}}}
     sim.core("member-a").create_namespace(body)
@@ -182,7 +185,9 @@ def test_ownership_follows_upstream_controllers(sim: Sim) -> None:
     group = sim.get("member-a", GROUPS, "local-ws-devs")
     assert group is not None
     assert "finalizers.kubesphere.io/groups" in group["metadata"]["finalizers"]
-    user = sim.get("member-a", ("iam.kubesphere.io", "v1alpha2", "users"), "admin")
+    # dora is member-local; on host-a's KubeFed copy (admin) KubeFed would write the
+    # FederatedUser template back over the edit (kubefed dispatch/managed.go Update)
+    user = sim.get("member-a", ("iam.kubesphere.io", "v1alpha2", "users"), "dora")
     assert user is not None and "local-ws-devs" in user["spec"].get("groups", [])
 
 
@@ -202,7 +207,7 @@ def test_deleting_a_member_local_template_takes_everything_of_the_workspace(sim:
     assert sim.get("member-a", GROUPBINDINGS, "local-ws-devs-admin") is None
     assert sim.get("member-a", WRBS, "local-ws-devs-regular") is None
     assert {r for r in sim.names("member-a", WROLES) if r.startswith("local-ws-")} == set()
-    user = sim.get("member-a", ("iam.kubesphere.io", "v1alpha2", "users"), "admin")
+    user = sim.get("member-a", ("iam.kubesphere.io", "v1alpha2", "users"), "dora")
     assert user is not None and "local-ws-devs" not in (user["spec"].get("groups") or [])
 
 
