@@ -220,7 +220,7 @@ class KubeFedSync:
         if fed is None:
             # possibleOrphan, except when a FederatedNamespace's own event found it gone
             if not (self.is_ns and source_is_federated):
-                self._remove_labels(world, host, name, skip_host_ns=None)
+                self._remove_labels(world, host, name)
             return
         host_ns = None
         if self.is_ns:
@@ -332,7 +332,7 @@ class KubeFedSync:
             return
         if (meta(fed).get("annotations") or {}).get(ORPHAN_ANNOTATION) == "true":
             self._drop_finalizer(host, fed)
-            self._remove_labels(world, host, name, host_ns)
+            self._remove_labels(world, host, name)
             return
         opts: Obj = {}
         raw = (meta(fed).get("annotations") or {}).get(DELETE_OPTION)
@@ -368,9 +368,7 @@ class KubeFedSync:
             return
         self._drop_finalizer(host, fed)
 
-    def _remove_labels(
-        self, world: World, host: SimCluster, name: str, skip_host_ns: Obj | None
-    ) -> None:
+    def _remove_labels(self, world: World, host: SimCluster, name: str) -> None:
         """removeManagedLabel over every ready cluster's managed copy that is not terminating."""
         for member in joined_members(world, host).values():
             live = member.store.peek(self.tc.target, "", name)
