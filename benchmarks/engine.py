@@ -5,9 +5,11 @@ It builds the demo world with `member-a` holding N namespaces spread over W work
 host-a (objects go straight into the simulator's store, then its controllers bind them), and
 measures, in the same run and on the same clusters:
 
-1. preflight wall time against `kubectl get ns -o json` plus
-   `kubectl get workspaces,workspacetemplates -o json` on every cluster, one after another, as
-   an operator would read them (goal: preflight at most 2× that);
+1. preflight wall time on a fleet of six clusters (the demo world plus host-c and member-c)
+   against the kubectl read floor: one `kubectl get` per cluster of every kind the consequence
+   model needs (namespaces, workspaces and templates, Cluster and KubeFedCluster objects, the
+   federated workspaces and namespaces, users, workspace role bindings, application releases),
+   one cluster after another, as an operator would read them (goal: preflight at most 1.5×);
 2. executing a plan that keeps K namespaces (whole workspaces, so nothing is deleted) against the
    documentation's manual procedure for the same namespaces on an identical second world: per
    namespace `kubectl label` + `kubectl patch`, the workspaces' placement and deletion, the
@@ -45,6 +47,7 @@ from k8s.spec import MigrationSpec
 MEMBER, OLD_HOST, NEW_HOST = "member-a", "host-a", "host-b"
 WORKSPACE_LABEL = "kubesphere.io/workspace"
 JOIN_DELAY = 0.05
+READ_GOAL = 1.5
 
 
 def workspace_name(i: int) -> str:
@@ -55,9 +58,52 @@ def namespace_name(i: int) -> str:
     return f"proj-{i:05d}"
 
 
+def six_clusters(directory: Path) -> Path:
+    """The demo world plus a third host and its member: six clusters, as the goal says."""
+    data = loader.read_world("demo")
+    for name, role in (("host-c", "host"), ("member-c", "member")):
+        cluster = {
+            "name": name,
+            "kubernetesVersion": "v1.26.7",
+            "nodes": 2,
+            "kubesphere": {
+                "version": "v3.4.1",
+                "role": role,
+                "jwtSecret": "gfIwilcc0WjNGKJ5DLeksf2JKfcLgTZU",
+                "components": {"logging": True},
+            },
+        }
+        if role == "host":
+            cluster["kubesphere"]["hostClusterName"] = name
+        data["clusters"].append(cluster)
+    data["joins"].append({"host": "host-c", "member": "member-c", "labels": {}})
+    path = directory / "six-clusters.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+READ_KINDS = ",".join(
+    (
+        "namespaces",
+        "workspaces.tenant.kubesphere.io",
+        "workspacetemplates.tenant.kubesphere.io",
+        "clusters.cluster.kubesphere.io",
+        "kubefedclusters.core.kubefed.io",
+        "federatedworkspaces.types.kubefed.io",
+        "federatednamespaces.types.kubefed.io",
+        "users.iam.kubesphere.io",
+        "workspacerolebindings.iam.kubesphere.io",
+        "helmreleases.application.kubesphere.io",
+    )
+)
+
+
 def build(kubeconfig: Path, namespaces: int, workspaces: int) -> World:
-    """The demo world plus W host-a workspaces placed on member-a holding N projects."""
-    world = loader.start("demo", kubeconfig=kubeconfig, join_delay=JOIN_DELAY)
+    """Six clusters, with W host-a workspaces placed on member-a holding N projects."""
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    world = loader.start(
+        str(six_clusters(kubeconfig.parent)), kubeconfig=kubeconfig, join_delay=JOIN_DELAY
+    )
     host, member = world.clusters[OLD_HOST], world.clusters[MEMBER]
     with world.lock:
         for w in range(workspaces):
@@ -158,18 +204,17 @@ def bench_preflight(world: World, kubeconfig: Path, spec: MigrationSpec, runs: i
 
         def read_by_hand() -> None:
             for name in clusters:
-                kubectl(name, "get", "ns", "-o", "json")
-                kubectl(name, "get", "workspaces,workspacetemplates", "-o", "json")
+                kubectl(name, "get", READ_KINDS, "-A", "-o", "json")
 
         read_by_hand()  # warms kubectl's discovery cache
         engine = timed(lambda: migration.preflight(registry, spec), runs)
         by_hand = timed(read_by_hand, runs)
     total = sum(1 for _ in world.clusters[MEMBER].store.iter(NAMESPACES))
     show(f"preflight ({len(clusters)} clusters, {total} namespaces on {MEMBER})", engine)
-    show("kubectl get ns, get workspaces,workspacetemplates (each cluster)", by_hand)
+    show("kubectl read floor: one get of every kind, each cluster in turn", by_hand)
     ratio = engine / by_hand
-    verdict = "met" if ratio <= 2 else "MISSED"
-    print(f"ratio preflight / kubectl: {ratio:.2f}×  (goal ≤ 2×: {verdict})")
+    verdict = "met" if ratio <= READ_GOAL else "MISSED"
+    print(f"ratio preflight / kubectl: {ratio:.2f}×  (goal ≤ {READ_GOAL}×: {verdict})")
     return ratio
 
 
@@ -279,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workspaces", type=int, default=200)
     parser.add_argument("--keep", type=int, default=500)
     parser.add_argument("--runs", type=int, default=5, help="preflight timings (median)")
+    parser.add_argument("--preflight-only", action="store_true", help="skip the execution part")
     args = parser.parse_args(argv)
     workspaces, bindings = kept(args.namespaces, args.workspaces, args.keep)
     spec = MigrationSpec(MEMBER, NEW_HOST, keep=tuple(sorted(bindings)))
@@ -291,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         one, two = Path(tmp) / "one" / "kubeconfig", Path(tmp) / "two" / "kubeconfig"
         started = time.perf_counter()
         first = build(one, args.namespaces, args.workspaces)
+        if args.preflight_only:
+            try:
+                return 0 if bench_preflight(first, one, spec, args.runs) <= READ_GOAL else 1
+            finally:
+                first.stop()
         second = build(two, args.namespaces, args.workspaces)
         print(f"(built two worlds in {time.perf_counter() - started:.1f} s)", flush=True)
         try:
@@ -308,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             first.stop()
             second.stop()
-    return 0 if read_ratio <= 2 and speedup >= 5 else 1
+    return 0 if read_ratio <= READ_GOAL and speedup >= 5 else 1
 
 
 if __name__ == "__main__":

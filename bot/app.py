@@ -124,6 +124,7 @@ def build(
         gather_timeout=settings.gather_timeout,
         concurrency=settings.concurrency,
         wait_timeout=settings.wait_timeout,
+        installer_timeout=settings.installer_timeout,
         poll_interval=settings.poll_interval,
     )
     scheduler = TimerScheduler()

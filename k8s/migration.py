@@ -32,6 +32,8 @@ class EngineSettings:
     gather_timeout: float = 15.0  # per cluster, so one slow cluster cannot hold the others
     concurrency: int = 8  # writes to many namespaces at once
     wait_timeout: float = 180.0  # waiting for KubeSphere's controllers in one step
+    # ks-installer re-runs its playbooks on a ClusterConfiguration change: minutes, not seconds
+    installer_timeout: float = 900.0
     poll_interval: float = 0.5
     step_attempts: int = 3
 
@@ -148,6 +150,7 @@ def execute(
         member_kubeconfig=member_kubeconfig,
         concurrency=settings.concurrency,
         wait_timeout=settings.wait_timeout,
+        installer_timeout=settings.installer_timeout,
         poll_interval=settings.poll_interval,
     )
     executor = Executor(
@@ -175,6 +178,7 @@ def roll_back(
         member_kubeconfig=lambda _name: b"",
         concurrency=settings.concurrency,
         wait_timeout=settings.wait_timeout,
+        installer_timeout=settings.installer_timeout,
         poll_interval=settings.poll_interval,
     )
     return Executor(ctx, undo, sink, replan=None, attempts=settings.step_attempts).run()

@@ -42,6 +42,7 @@ class StepContext:
     member_kubeconfig: Callable[[str], bytes]  # a standalone kubeconfig for a member
     concurrency: int = 8
     wait_timeout: float = 180.0
+    installer_timeout: float = 900.0  # ks-installer applying a ClusterConfiguration change
     poll_interval: float = 0.5
     progress: Callable[[str], None] = field(default=lambda _message: None)
     clock: Callable[[], float] = time.monotonic

@@ -117,6 +117,7 @@ class SyncJwt(StepImpl):
         ctx.wait_until(
             f"ks-installer on {step.cluster} to apply the new jwtSecret",
             lambda: self.is_done(ctx, step),
+            timeout=ctx.installer_timeout,
         )
         return f"{step.cluster}'s jwtSecret now matches {step.params['from_host']}'s"
 
