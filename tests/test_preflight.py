@@ -16,16 +16,28 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from k8s.preflight import CheckResult, PreflightReport, Severity
+from k8s.sim.resources import CLUSTERS, NAMESPACES
 
 OK, INFO, WARN, BLOCK = Severity.OK, Severity.INFO, Severity.WARNING, Severity.BLOCKER
 MIXED_WORLD = "tests/worlds/mixed.yaml"
 JWT_B = "Q2hhbmdlTWVQbGVhc2UtbWVtYmVyLWI0"  # member-b's jwtSecret in the demo world
+
+
+def wait_for(check: Any, what: str, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def described(report: PreflightReport) -> str:
@@ -197,7 +209,6 @@ def test_an_unreachable_old_host_blocks(engine: Any) -> None:
 def test_a_member_with_another_hosts_marks_and_no_claimant_is_blocked(engine: Any) -> None:
     """KubeSphere's unbind leaves clusterName and the kubefed-managed copies behind, which look
     exactly like a host the bot cannot see still managing the member: that blocks (#11)."""
-    from k8s.sim.resources import CLUSTERS
 
     world = engine.world
     host_a = world.clusters["host-a"]
@@ -254,7 +265,15 @@ def test_the_same_cluster_imported_twice_blocks(engine: Any) -> None:
         "clusters",
         cluster_body(engine, "member-a-copy", points_at="member-a"),
     )
-    engine.settle()
+    # no settle: joined to two hosts, member-a is fought over by both KubeFeds (each adopts
+    # what the other labels) and never goes quiet, as on a real fleet; wait for the claim only
+    uid = engine.cluster("member-a").kube_system_uid
+
+    def claimed() -> bool:
+        copy = engine.peek("host-b", CLUSTERS, "member-a-copy") or {}
+        return bool((copy.get("status") or {}).get("uid") == uid)
+
+    wait_for(claimed, "host-b to claim member-a as member-a-copy")
     result = only(engine.preflight(keep="ns1,ns2"), "uid-unique", BLOCK)
     assert "Cluster 'member-a-copy' on host-b claims the same cluster" in result.message
     assert "must not be imported twice" in result.message
@@ -334,12 +353,27 @@ def test_a_system_workspace_namespace_never_moves(demo: Any) -> None:
 
 
 def test_a_multi_cluster_project_is_warned_about(engine: Any) -> None:
-    engine.create_namespace(
-        "member-a",
+    """A multi-cluster project as the console makes one: a namespace on host-a and its
+    FederatedNamespace, which host-a's KubeFed pushes to member-a labelled managed."""
+    engine.create_namespace("host-a", "fed-proj", **{"kubesphere.io/workspace": "team-x"})
+    engine.custom("host-a").create_namespaced_custom_object(
+        "types.kubefed.io",
+        "v1beta1",
         "fed-proj",
-        **{"kubesphere.io/workspace": "team-x", "kubefed.io/managed": "true"},
+        "federatednamespaces",
+        {
+            "apiVersion": "types.kubefed.io/v1beta1",
+            "kind": "FederatedNamespace",
+            "metadata": {"name": "fed-proj", "namespace": "fed-proj"},
+            "spec": {
+                "template": {"metadata": {"labels": {"kubesphere.io/workspace": "team-x"}}},
+                "placement": {"clusters": [{"name": "member-a"}]},
+            },
+        },
     )
     engine.settle()
+    pushed = engine.peek("member-a", NAMESPACES, "fed-proj")
+    assert pushed is not None and pushed["metadata"]["labels"]["kubefed.io/managed"] == "true"
     report = engine.preflight(keep="ns1,ns2,fed-proj")
     result = only(report, "kept-namespaces", WARN)
     assert "fed-proj is a multi-cluster project (kubefed.io/managed=true)" in result.message
