@@ -29,7 +29,7 @@ from handlers.blocks import (
     plural,
     section,
 )
-from k8s.consequences import Action, Consequence
+from k8s.consequences import KIND_WORDS, Action, Consequence
 from k8s.plan import Plan
 from k8s.preflight import CheckResult, PreflightReport, Severity
 
@@ -287,24 +287,58 @@ def _consequence_line(c: Consequence) -> str:
     )
 
 
+def _grouped_line(items: list[Consequence]) -> str:
+    """Several harmless consequences of one kind on one cluster, in one line."""
+    first = items[0]
+    kind = KIND_WORDS.get(first.kind, first.kind)
+    names = ", ".join(escape_mrkdwn(c.name, limit=60) for c in items[:4])
+    more = f" and {len(items) - 4:,} more" if len(items) > 4 else ""
+    who = first.cause.split(":", 1)[0]  # "KubeFed on host-b", "pushed by host-a's KubeFed; …"
+    return (
+        f"{CONSEQUENCE_ICONS[first.action]} {code(first.cluster, limit=60)}: "
+        f"*{first.action.value}* {len(items):,} {kind}s: {names}{more} — "
+        f"_{escape_mrkdwn(who, limit=120)}_"
+    )
+
+
+def _consequence_lines(consequences: list[Consequence]) -> list[str]:
+    """Deletions one per line, first; then changes and creations; then what is taken over or
+    left unmanaged, grouped by cluster and kind so they do not bury the rest."""
+    order = {
+        Action.DELETE: 0,
+        Action.UNINSTALL: 0,
+        Action.CHANGE: 1,
+        Action.CREATE: 2,
+        Action.TAKE_OVER: 3,
+        Action.LEAVE: 4,
+    }
+    ranked = sorted(consequences, key=lambda c: (order[c.action], c.cluster, c.kind, c.name))
+    lines: list[str] = []
+    groups: dict[tuple[str, Action, str], list[Consequence]] = {}
+    for c in ranked:
+        if order[c.action] <= 1:
+            lines.append(_consequence_line(c))
+        else:
+            groups.setdefault((c.cluster, c.action, c.kind), []).append(c)
+    for items in groups.values():
+        lines.append(_consequence_line(items[0]) if len(items) == 1 else _grouped_line(items))
+    return lines
+
+
 def _consequences(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[[int, int], Blocks]:
     """Every object any controller creates or deletes because of the plan, by cluster; the
     destructive ones first, so a cut list never hides a deletion behind a creation."""
-    order = {Action.DELETE: 0, Action.UNINSTALL: 0, Action.CHANGE: 1, Action.TAKE_OVER: 2}
     listed = set(plan.delete)  # the DELETED section already names these, first
-    ranked = sorted(
-        (
-            c
-            for c in plan.consequences
-            if not (c.kind == "Namespace" and c.cluster == snap.member and c.name in listed)
-        ),
-        key=lambda c: (order.get(c.action, 3), c.cluster, c.kind, c.name),
-    )
+    shown = [
+        c
+        for c in plan.consequences
+        if not (c.kind == "Namespace" and c.cluster == snap.member and c.name in listed)
+    ]
     head = "🔭 *What the controllers will do, by cluster:*"
     return _listing(
         ids,
         "consequences",
-        [_consequence_line(c) for c in ranked],
+        _consequence_lines(shown),
         head,
         lambda n: f"… and {n:,} more; {_show(snap)} lists them all",
     )

@@ -29,7 +29,8 @@ def consequences(ctx: Context) -> Iterator[CheckResult]:
     for c in plan.consequences:
         if c.action is Action.CHANGE:
             yield CheckResult("consequences", WARN, f"on {c.cluster}: {c.words()}: {c.cause}")
-    left = [c for c in plan.consequences if c.action is Action.LEAVE]
+    # workspaces left behind are the left-behind check's, with their projects
+    left = [c for c in plan.consequences if c.action is Action.LEAVE and c.kind != "Workspace"]
     if left:
         names = ", ".join(c.words() for c in left[:10])
         more = f" and {len(left) - 10} more" if len(left) > 10 else ""
