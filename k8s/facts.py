@@ -116,6 +116,7 @@ class ReleaseInfo:
     namespace: str
     workspace: str | None
     deleting: bool = False
+    cluster: str | None = None  # label kubesphere.io/cluster: a host's record of a member's app
 
 
 @dataclass(frozen=True)

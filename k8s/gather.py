@@ -283,6 +283,7 @@ def _release(obj: Obj) -> ReleaseInfo:
         namespace=namespace,
         workspace=labels.get(LABEL_WORKSPACE),
         deleting=_deleting(obj),
+        cluster=labels.get("kubesphere.io/cluster") or None,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from k8s import predict_apps as apps
 from k8s.consequences import (
     NOTIFICATION_CLEANUP,
     Action,
@@ -82,31 +83,7 @@ def _member_workspace_deletion(
                         m, Action.DELETE, rb.kind, rb.name, f"goes with workspace {ws}", True
                     )
                 )
-    for rel in member.releases:
-        if rel.deleting:
-            continue
-        if rel.namespace in doomed:
-            out.append(
-                Consequence(
-                    m,
-                    Action.UNINSTALL,
-                    "HelmRelease",
-                    f"{rel.namespace}/{rel.name}",
-                    f"namespace {rel.namespace} is deleted",
-                    requested=rel.namespace in spec.discard,
-                )
-            )
-        elif rel.workspace in writes.moving:
-            out.append(
-                Consequence(
-                    m,
-                    Action.UNINSTALL,
-                    "HelmRelease",
-                    f"{rel.namespace}/{rel.name}",
-                    f"KubeSphere's workspace finalizer uninstalls the apps of workspace "
-                    f"{rel.workspace} when it is deleted",
-                )
-            )
+    out += apps.consequences(spec, member, old_host, writes, doomed)
     return doomed
 
 
@@ -326,14 +303,17 @@ def _new_host_federation(
                     )
                 )
             for rel in member.releases:
-                if rel.workspace == fed.name and not rel.deleting:
+                bound = member.namespace(rel.namespace)
+                if bound is not None and bound.workspace == fed.name and not rel.deleting:
                     out.append(
                         Consequence(
                             m,
                             Action.UNINSTALL,
                             "HelmRelease",
                             f"{rel.namespace}/{rel.name}",
-                            f"its workspace {fed.name} is deleted by {t}'s KubeFed",
+                            f"its namespace goes with workspace {fed.name}, which {t}'s KubeFed "
+                            "deletes",
+                            requested=rel.namespace in spec.discard,
                         )
                     )
     for ws in sorted(set(writes.target_placements) - set(writes.created_templates)):

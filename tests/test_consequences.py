@@ -147,8 +147,12 @@ def test_a_left_behind_workspace_the_new_host_places_elsewhere_blocks() -> None:
 
 
 def test_apps_a_workspace_deletion_uninstalls_block_unless_their_namespace_is_discarded() -> None:
+    """Only a WorkspaceTemplate's finalizer uninstalls a workspace's apps; a member-local template
+    (not a Workspace pushed by its host) has one."""
+    local = WorkspaceTemplateInfo("team-x", "wt-local", "1", None, "admin")
     m = replace(
         member(),
+        workspace_templates=(local,),
         releases=(
             ReleaseInfo("shop", "ns1", "team-x"),  # ns1 is kept, but the app is team-x's
             ReleaseInfo("cache", "ns2", "team-x"),  # ns2 is discarded with it
@@ -156,8 +160,19 @@ def test_apps_a_workspace_deletion_uninstalls_block_unless_their_namespace_is_di
     )
     plan = plan_of(spec(keep=("ns1",), discard=("ns2",)), m, host_b())
     shop = find(plan, "member-a", Action.UNINSTALL, "ns1/shop")
-    assert shop.blocks and "finalizer" in shop.cause
+    assert shop.blocks and "finalizer of workspace template team-x" in shop.cause
     assert not find(plan, "member-a", Action.UNINSTALL, "ns2/cache").blocks
+    pushed = replace(m, workspace_templates=())  # team-x exists only as a Workspace
+    plan = plan_of(spec(keep=("ns1",), discard=("ns2",)), pushed, host_b())
+    none_of(plan, "member-a", Action.UNINSTALL, "ns1/shop")
+
+
+def test_the_old_hosts_app_records_go_with_the_unbind_but_not_the_workloads() -> None:
+    old = replace(HOST_A, releases=(ReleaseInfo("shop", "ns1", "team-x", cluster="member-a"),))
+    plan = plan_of(spec(keep=("ns1", "ns2")), member(), host_b(), old)
+    record = find(plan, "host-a", Action.DELETE, "ns1/shop")
+    assert record.requested and "its workloads stay on member-a" in record.cause
+    none_of(plan, "member-a", Action.UNINSTALL, "ns1/shop")
 
 
 def test_multi_cluster_projects_the_new_host_does_not_place_here_are_deleted() -> None:
