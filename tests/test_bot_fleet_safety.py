@@ -6,8 +6,9 @@ Checked here: the prod-db case — host-b's team-x placed by label on member-b k
 workspace left on member-a that host-b's KubeFed would delete (with its namespace) blocks, by
 cluster and by name, and changes nothing; a member carrying another host's marks that no
 readable host claims blocks; an agent-connected (proxy) member is refused with the reason; a
-member host-b cannot reach from where it runs blocks with what host-b saw; and after a move the
-new host holds a credential of its own on the member, not the bot's.
+member host-b cannot reach from where it runs blocks with what host-b saw; after a move the new
+host holds a credential of its own on the member, not the bot's; the workspace keeps its
+template's network isolation and labels on the new host; a minor version skew blocks.
 
 These run on SQLite only: the database is not what they exercise (test_bot_e2e covers both).
 """
@@ -40,7 +41,13 @@ from test_engine_e2e import kubectl
 from bot.db import upgrade
 from bot.states import RequestState as S
 from k8s.sim import network
-from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES, WORKSPACETEMPLATES
+from k8s.sim.resources import (
+    CLUSTERCONFIGURATIONS,
+    CLUSTERS,
+    NAMESPACES,
+    WORKSPACES,
+    WORKSPACETEMPLATES,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 GROUP = "cluster.kubesphere.io/group"
@@ -215,3 +222,35 @@ def test_the_new_host_gets_its_own_credential(bot: Any, env: Env, tmp_path: Path
     assert users[0]["user"]["token"] not in bot_tokens, "host-b was handed the bot's identity"
     with env.world.lock:
         assert env.world.clusters["member-a"].store.peek(WORKSPACES, "", "team-x") is not None
+
+
+def test_the_workspace_keeps_its_template_fields_on_the_new_host(
+    bot: Any, env: Env, tmp_path: Path
+) -> None:
+    with env.world.lock:
+        store = env.world.clusters["host-a"].store
+        template = store.peek(WORKSPACETEMPLATES, "", "team-x")
+        assert template is not None
+        template["spec"]["template"]["spec"]["networkIsolation"] = True
+        template["spec"]["template"].setdefault("metadata", {})["labels"] = {"tier": "gold"}
+        store.update(WORKSPACETEMPLATES, "", "team-x", template)
+    assert env.world.settle(15)
+    rid = ask(bot, env, "migrate member-a to host-b keep ns1,ns2")
+    bot.press("ksmc_approve", rid, DAVE)
+    wait_state(env, rid, S.SUCCEEDED, timeout=60)
+    made = get(env, tmp_path, "host-b", "workspacetemplates", "team-x")["spec"]["template"]
+    assert made["spec"] == {"manager": "admin", "networkIsolation": True}
+    assert made["metadata"]["labels"] == {"tier": "gold"}
+
+
+def test_a_minor_version_skew_blocks(bot: Any, env: Env, tmp_path: Path) -> None:
+    with env.world.lock:
+        store = env.world.clusters["member-a"].store
+        cc = store.peek(CLUSTERCONFIGURATIONS, "kubesphere-system", "ks-installer")
+        assert cc is not None
+        cc["metadata"]["labels"]["version"] = "v3.3.2"
+        store.update(CLUSTERCONFIGURATIONS, "kubesphere-system", "ks-installer", cc)
+    rid = ask(bot, env, "migrate member-a to host-b keep ns1,ns2", settled=S.BLOCKED)
+    text = shown(env, rid, "v3.3.2")
+    assert "supports a member only on the host's minor version" in text
+    assert "member-a" in names(env, tmp_path, "host-a", "clusters")
