@@ -72,9 +72,7 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535, validation_alias="KSMC_PORT")
     concurrency: int = Field(default=8, ge=1, le=64, validation_alias="KSMC_CONCURRENCY")
     wait_timeout: float = Field(default=180.0, gt=0, validation_alias="KSMC_WAIT_TIMEOUT")
-    installer_timeout: float = Field(
-        default=900.0, gt=0, validation_alias="KSMC_INSTALLER_TIMEOUT"
-    )
+    installer_timeout: float = Field(default=900.0, gt=0, validation_alias="KSMC_INSTALLER_TIMEOUT")
     poll_interval: float = Field(default=0.5, gt=0, validation_alias="KSMC_POLL_INTERVAL")
     gather_timeout: float = Field(default=15.0, gt=0, validation_alias="KSMC_GATHER_TIMEOUT")
     log_level: str = Field(default="INFO", validation_alias="KSMC_LOG_LEVEL")

@@ -133,9 +133,7 @@ def kubeconfig_server(cluster_obj: Obj) -> str | None:
         return None
 
 
-def member_of(
-    world: World, cluster_obj: Obj, host: SimCluster | None = None
-) -> SimCluster | None:
+def member_of(world: World, cluster_obj: Obj, host: SimCluster | None = None) -> SimCluster | None:
     """The simulated cluster a host's Cluster object points at, whether or not it is reachable
     (with `host`, a tower address resolves through that host's agent session)."""
     from k8s.sim import network
