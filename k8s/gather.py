@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import yaml
 
-from k8s import placement
 from k8s.access import (
     CLUSTER_CONFIGURATIONS,
     CLUSTERS,
@@ -37,16 +36,22 @@ from k8s.access import (
 from k8s.errors import ClusterError, Forbidden, NotFound, Unreachable
 from k8s.facts import (
     ClusterFacts,
-    ClusterObjectInfo,
-    FederatedInfo,
-    FederatedWorkspaceInfo,
-    ManagedInfo,
-    NamespaceInfo,
-    OwnerRef,
-    ReleaseInfo,
-    RoleBindingInfo,
-    WorkspaceInfo,
-    WorkspaceTemplateInfo,
+)
+from k8s.parse import (
+    cluster_object_info,
+    dig,
+    federated_objects,
+    federated_workspace_info,
+    federation_leftovers,
+    labels_of,
+    managed_objects,
+    name_of,
+    namespace_info,
+    release_info,
+    role_binding_info,
+    template_info,
+    text,
+    workspace_info,
 )
 from k8s.registry import ClusterRegistry
 
@@ -183,13 +188,13 @@ def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:
     if config is not None and config.error:
         problems.append(config.error)
 
-    namespaces = tuple(_namespace(o) for o in got.get("namespaces") or [])
+    namespaces = tuple(namespace_info(o) for o in got.get("namespaces") or [])
     facts = ClusterFacts(
         name=api.name,
         reachable=True,
         error="; ".join(problems) or None,
-        kubernetes_version=_str(got["version"].get("gitVersion")),
-        kube_system_uid=_str(_dig(got["kube-system"], "metadata", "uid")),
+        kubernetes_version=text(got["version"].get("gitVersion")),
+        kube_system_uid=text(dig(got["kube-system"], "metadata", "uid")),
         node_count=got.get("nodes"),
         ks_version=ks_version,
         ks_major=ks_major,
@@ -200,35 +205,37 @@ def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:
         jwt_fingerprint=config.jwt_fingerprint if config else None,
         components=components,
         namespaces=namespaces,
-        workspaces=tuple(_workspace(o) for o in got.get("workspaces") or []),
-        workspace_templates=tuple(_template(o) for o in got.get("workspace templates") or []),
+        workspaces=tuple(workspace_info(o) for o in got.get("workspaces") or []),
+        workspace_templates=tuple(template_info(o) for o in got.get("workspace templates") or []),
         federated_workspaces=tuple(
-            _federated_workspace(o) for o in got.get("federated workspaces") or []
+            federated_workspace_info(o) for o in got.get("federated workspaces") or []
         ),
-        cluster_objects=tuple(_cluster_object(o) for o in got.get("clusters") or []),
-        users=tuple(sorted(_name(o) for o in got.get("users") or [])),
+        cluster_objects=tuple(cluster_object_info(o) for o in got.get("clusters") or []),
+        users=tuple(sorted(name_of(o) for o in got.get("users") or [])),
         role_bindings=tuple(
-            rb for o in got.get("workspace role bindings") or [] if (rb := _role_binding(o))
+            rb for o in got.get("workspace role bindings") or [] if (rb := role_binding_info(o))
         ),
     )
     facts = replace(
         facts,
-        federated=_federated_objects(got),
+        federated=federated_objects(got),
         kubefed_clusters=tuple(
-            sorted((_name(o), tuple(sorted(_labels(o).items()))) for o in got["kubefed clusters"])
+            sorted(
+                (name_of(o), tuple(sorted(labels_of(o).items()))) for o in got["kubefed clusters"]
+            )
         )
         if got.get("kubefed clusters")
         else (),
-        managed=_managed_objects(got),
-        releases=tuple(_release(o) for o in got.get("releases") or []),
+        managed=managed_objects(got),
+        releases=tuple(release_info(o) for o in got.get("releases") or []),
         host_credentials=tuple(
             sorted(
-                _labels(sa).get(LABEL_CREDENTIAL_HOST, "") for sa in got.get("credentials") or []
+                labels_of(sa).get(LABEL_CREDENTIAL_HOST, "") for sa in got.get("credentials") or []
             )
         ),
     )
     if not facts.is_host:
-        leftovers = _federation_leftovers(namespaces, got.get("federation accounts") or [])
+        leftovers = federation_leftovers(namespaces, got.get("federation accounts") or [])
         facts = replace(facts, federation_leftovers=leftovers)
     return facts
 
@@ -238,53 +245,6 @@ def _list_managed(api: ClusterApi, res: CustomResource) -> list[Obj]:
         return api.list_custom(res, label_selector=f"{LABEL_KUBEFED_MANAGED}=true")
     except NotFound:
         return []
-
-
-def _federated_objects(got: dict[str, Any]) -> tuple[FederatedInfo, ...]:
-    out = [
-        FederatedInfo("Workspace", _name(o), placement.of(o), deleting=_deleting(o))
-        for o in got.get("federated workspaces") or []
-    ]
-    for kind in FEDERATED_TYPES:
-        for o in got.get(f"federated {kind}") or []:
-            ns = _str(_dig(o, "metadata", "namespace")) or ""
-            # a FederatedNamespace is named after the namespace it federates and lives in it
-            out.append(FederatedInfo(kind, _name(o), placement.of(o), ns, _deleting(o)))
-    return tuple(out)
-
-
-def _managed_objects(got: dict[str, Any]) -> tuple[ManagedInfo, ...]:
-    out = [
-        ManagedInfo("User", _name(o))
-        for o in got.get("users") or []
-        if _labels(o).get(LABEL_KUBEFED_MANAGED) == "true"
-    ]
-    out += [
-        ManagedInfo("WorkspaceRoleBinding", _name(o), _labels(o).get(LABEL_WORKSPACE))
-        for o in got.get("workspace role bindings") or []
-        if _labels(o).get(LABEL_KUBEFED_MANAGED) == "true"
-    ]
-    for kind in FEDERATED_TYPES:
-        for o in got.get(f"managed {kind}") or []:
-            out.append(ManagedInfo(kind, _name(o), _labels(o).get(LABEL_WORKSPACE)))
-    return tuple(sorted(out, key=lambda m: (m.kind, m.name)))
-
-
-def _release(obj: Obj) -> ReleaseInfo:
-    labels = _labels(obj)
-    namespace = (
-        labels.get("kubesphere.io/namespace")
-        or _str(_dig(obj, "spec", "namespace"))
-        or _str(_dig(obj, "metadata", "namespace"))
-        or ""
-    )
-    return ReleaseInfo(
-        name=_name(obj),
-        namespace=namespace,
-        workspace=labels.get(LABEL_WORKSPACE),
-        deleting=_deleting(obj),
-        cluster=labels.get("kubesphere.io/cluster") or None,
-    )
 
 
 # ---- reading -------------------------------------------------------------------------------
@@ -337,18 +297,18 @@ def _kubesphere_config(api: ClusterApi) -> _KsConfig | None:
         return None
     where = f"{KS_NAMESPACE}/{KS_CONFIG}"
     try:
-        doc = yaml.safe_load(_str(_dig(configmap, "data", "kubesphere.yaml")) or "")
+        doc = yaml.safe_load(text(dig(configmap, "data", "kubesphere.yaml")) or "")
     except yaml.YAMLError:
         return _KsConfig(error=f"{where}: kubesphere.yaml is not valid YAML")
     if not isinstance(doc, dict):
         return _KsConfig(error=f"{where}: kubesphere.yaml is not a mapping")
-    secret = _dig(doc, "authentication", "jwtSecret") or _dig(
+    secret = dig(doc, "authentication", "jwtSecret") or dig(
         doc, "authentication", "issuer", "jwtSecret"
     )
     return _KsConfig(
-        role=_str(_dig(doc, "multicluster", "clusterRole")),
-        enabled=_dig(doc, "multicluster", "enable") is True,
-        cluster_name=_str(_dig(doc, "multicluster", "clusterName")),
+        role=text(dig(doc, "multicluster", "clusterRole")),
+        enabled=dig(doc, "multicluster", "enable") is True,
+        cluster_name=text(dig(doc, "multicluster", "clusterName")),
         jwt_fingerprint=fingerprint(secret) if isinstance(secret, str) and secret else None,
     )
 
@@ -365,13 +325,13 @@ def _installer(api: ClusterApi) -> _Installer | None:
         cc = api.get_custom(CLUSTER_CONFIGURATIONS, KS_INSTALLER, KS_NAMESPACE)
     except NotFound:
         return None
-    version = _str(_dig(cc, "metadata", "labels", "version")) or _str(
-        _dig(cc, "status", "core", "version")
+    version = text(dig(cc, "metadata", "labels", "version")) or text(
+        dig(cc, "status", "core", "version")
     )
     spec = cc.get("spec")
-    components = {key: _dig(spec, key, "enabled") is True for key in COMPONENT_KEYS}
-    components["appstore"] = _dig(spec, "openpitrix", "store", "enabled") is True
-    components["networkpolicy"] = _dig(spec, "network", "networkpolicy", "enabled") is True
+    components = {key: dig(spec, key, "enabled") is True for key in COMPONENT_KEYS}
+    components["appstore"] = dig(spec, "openpitrix", "store", "enabled") is True
+    components["networkpolicy"] = dig(spec, "network", "networkpolicy", "enabled") is True
     return _Installer(version, tuple(sorted(components.items())))
 
 
@@ -381,7 +341,7 @@ def _ks_apiserver_version(api: ClusterApi) -> str | None:
         answer = yaml.safe_load(api.proxy_get(KS_NAMESPACE, KS_APISERVER, "kapis/version"))
     except (ClusterError, yaml.YAMLError):
         return None
-    return _str(_dig(answer, "gitVersion"))
+    return text(dig(answer, "gitVersion"))
 
 
 def _extensions(api: ClusterApi, failed: dict[str, ClusterError]) -> tuple[tuple[str, bool], ...]:
@@ -392,154 +352,8 @@ def _extensions(api: ClusterApi, failed: dict[str, ClusterError]) -> tuple[tuple
         failed["extensions"] = e
         return ()
     return tuple(
-        sorted((_name(p), _dig(p, "spec", "enabled") is not False) for p in plans if _name(p))
+        sorted((name_of(p), dig(p, "spec", "enabled") is not False) for p in plans if name_of(p))
     )
-
-
-# ---- turning objects into facts -----------------------------------------------------------
-
-
-def _namespace(obj: Obj) -> NamespaceInfo:
-    labels = _labels(obj)
-    owners = _dig(obj, "metadata", "ownerReferences")
-    return NamespaceInfo(
-        name=_name(obj),
-        uid=_str(_dig(obj, "metadata", "uid")) or "",
-        resource_version=_rv(obj),
-        workspace=labels.get(LABEL_WORKSPACE) or None,
-        kubefed_managed=labels.get(LABEL_KUBEFED_MANAGED) == "true",
-        owners=tuple(_owner(o) for o in owners if isinstance(o, dict))
-        if isinstance(owners, list)
-        else (),
-        deleting=_deleting(obj),
-    )
-
-
-def _owner(ref: Obj) -> OwnerRef:
-    return OwnerRef(
-        api_version=_str(ref.get("apiVersion")) or "",
-        kind=_str(ref.get("kind")) or "",
-        name=_str(ref.get("name")) or "",
-        uid=_str(ref.get("uid")) or "",
-        controller=ref.get("controller") is True,
-    )
-
-
-def _workspace(obj: Obj) -> WorkspaceInfo:
-    return WorkspaceInfo(
-        name=_name(obj),
-        uid=_str(_dig(obj, "metadata", "uid")) or "",
-        resource_version=_rv(obj),
-        kubefed_managed=_labels(obj).get(LABEL_KUBEFED_MANAGED) == "true",
-        deleting=_deleting(obj),
-    )
-
-
-def _template(obj: Obj) -> WorkspaceTemplateInfo:
-    isolation = _dig(obj, "spec", "template", "spec", "networkIsolation")
-    tlabels = _dig(obj, "spec", "template", "metadata", "labels")
-    return WorkspaceTemplateInfo(
-        name=_name(obj),
-        uid=_str(_dig(obj, "metadata", "uid")) or "",
-        resource_version=_rv(obj),
-        placement_clusters=_placement(obj),
-        manager=_str(_dig(obj, "spec", "template", "spec", "manager")),
-        deleting=_deleting(obj),
-        placement=placement.of(obj),
-        network_isolation=isolation if isinstance(isolation, bool) else None,
-        template_labels=tuple(sorted((str(k), str(v)) for k, v in tlabels.items()))
-        if isinstance(tlabels, dict)
-        else (),
-    )
-
-
-def _federated_workspace(obj: Obj) -> FederatedWorkspaceInfo:
-    return FederatedWorkspaceInfo(name=_name(obj), placement_clusters=_placement(obj))
-
-
-def _placement(obj: Obj) -> tuple[str, ...] | None:
-    """`spec.placement.clusters` names (possibly none); None when placement is by selector."""
-    clusters = _dig(obj, "spec", "placement", "clusters")
-    if not isinstance(clusters, list):
-        return None
-    return tuple(str(c["name"]) for c in clusters if isinstance(c, dict) and c.get("name"))
-
-
-def _cluster_object(obj: Obj) -> ClusterObjectInfo:
-    conditions = _dig(obj, "status", "conditions")
-    ready = next(
-        (c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Ready"), {}
-    )
-    labels = _labels(obj)
-    annotations = _dig(obj, "metadata", "annotations")
-    return ClusterObjectInfo(
-        connection_type=_str(_dig(obj, "spec", "connection", "type")) or "direct",
-        annotations=tuple(sorted((str(k), str(v)) for k, v in annotations.items()))
-        if isinstance(annotations, dict)
-        else (),
-        name=_name(obj),
-        uid_claimed=_str(_dig(obj, "status", "uid")) or None,
-        ready=ready.get("status") == "True",
-        ready_message=_str(ready.get("message")) or "",
-        is_host_itself=LABEL_HOST in labels,
-        labels=tuple(sorted(labels.items())),
-        resource_version=_rv(obj),
-        deleting=_deleting(obj),
-    )
-
-
-def _role_binding(obj: Obj) -> RoleBindingInfo | None:
-    labels = _labels(obj)
-    workspace = labels.get(LABEL_WORKSPACE)
-    user = labels.get(LABEL_USER_REF)
-    if not workspace or not user:
-        return None
-    return RoleBindingInfo(name=_name(obj), workspace=workspace, user=user)
-
-
-def _federation_leftovers(
-    namespaces: tuple[NamespaceInfo, ...], accounts: list[Obj]
-) -> tuple[str, ...]:
-    """What a former KubeFed join leaves on a member (the host's unjoin does not remove it)."""
-    found: list[str] = []
-    if any(ns.name == FEDERATION_NAMESPACE for ns in namespaces):
-        found.append(f"namespace {FEDERATION_NAMESPACE}")
-    for sa in accounts:
-        if _name(sa).endswith("-kubesphere"):
-            found.append(f"serviceaccount {FEDERATION_NAMESPACE}/{_name(sa)}")
-    return tuple(found)
-
-
-# ---- small helpers -------------------------------------------------------------------------
-
-
-def _dig(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _str(value: Any) -> str | None:
-    return str(value) if value is not None and value != "" else None
-
-
-def _name(obj: Obj) -> str:
-    return _str(_dig(obj, "metadata", "name")) or ""
-
-
-def _rv(obj: Obj) -> str:
-    return _str(_dig(obj, "metadata", "resourceVersion")) or ""
-
-
-def _labels(obj: Obj) -> dict[str, str]:
-    labels = _dig(obj, "metadata", "labels")
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
-
-
-def _deleting(obj: Obj) -> bool:
-    return bool(_dig(obj, "metadata", "deletionTimestamp"))
 
 
 def _v4_host(ks_major: int | None, config: _KsConfig) -> bool:
