@@ -6,21 +6,23 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- builder: wheels for the project and every dependency, installed into /opt/venv --------
+# ---- builder: the locked dependencies, then the project, installed into /opt/venv ----------
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# Only what the wheel is built from (see .dockerignore).
+# The dependencies exactly as locked, every file checked against its hash (scripts/lock.py);
+# this layer is reused until the lock changes.
+COPY requirements/runtime.txt ./requirements/
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
+# Only what the project is built from (see .dockerignore), with the locked setuptools.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY handlers ./handlers
 COPY k8s ./k8s
-RUN python -m venv /opt/venv \
-    && python -m pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]" \
-    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels \
-       /wheels/ksmc_bot-*.whl "psycopg[binary]" \
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \
     && /opt/venv/bin/pip uninstall --yes pip setuptools
 
 # ---- runtime: the virtualenv only ----------------------------------------------------------

@@ -3,18 +3,28 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements/dev.txt
+UV_VERSION := 0.13.9
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench sim clean
+.PHONY: help run test lint bench sim clean lock
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-6s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs come from the hash-pinned lock (scripts/lock.py says why); the project itself is
+# installed without its dependencies, with the locked setuptools (no build isolation).
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+lock: ## re-resolve requirements/*.txt (hash-pinned) from pyproject.toml; UPGRADE=1: newest
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q 'uv==$(UV_VERSION)'
+	$(BIN)/python scripts/lock.py
 
 run: $(STAMP) ## the whole bot in a terminal on the simulated fleet (no terminal: the demo script)
 	$(BIN)/ksmc-bot console
