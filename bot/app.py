@@ -17,11 +17,10 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.engine import Engine
 
-from bot import audit, db, logfilter
+from bot import audit, db, logfilter, metrics
 from bot.context import BotContext
 from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
 from bot.leader import Leadership
-from bot.metrics import METRICS
 from bot.ports import Identity, Notifier
 from bot.runner import Runner
 from bot.scheduler import LeaderScheduler, TimerScheduler
@@ -143,8 +142,11 @@ def build(
         identity or SlackIdentity(client),
         slack_notifier,
         LeaderScheduler(scheduler, lambda: _is_leader(leader_flag)),
-        preflight=lambda spec, busy: _scrubbed_report(
-            migration.preflight(chosen_registry, spec, busy, engine_settings), scrub
+        preflight=metrics.timed_preflight(
+            lambda spec, busy: _scrubbed_report(
+                migration.preflight(chosen_registry, spec, busy, engine_settings), scrub
+            ),
+            lambda report: "blocked" if report.blocked else "passed",
         ),
     )
     if isinstance(slack_notifier, SlackNotifier):
@@ -181,6 +183,8 @@ def build(
         ),
     )
     scheduler.bind(service, runner)
+    metrics.configure(settings.wait_timeout, settings.installer_timeout)
+    metrics.IN_FLIGHT.set_function(runner.in_flight)
     scheduler.every(
         "audit-anchor",
         settings.audit_anchor_interval,
@@ -198,7 +202,7 @@ def build(
     @app.middleware
     def count_requests(body: dict[str, Any], next: Callable[[], None]) -> None:
         kind = "command" if body.get("command") else str(body.get("type") or "other")
-        METRICS.inc("ksmc_slack_requests_total", "Slack requests handled", kind=kind)
+        metrics.SLACK_REQUESTS.labels(kind).inc()
         next()
 
     commands.register(app, ctx)

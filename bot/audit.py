@@ -32,6 +32,7 @@ from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 
 from bot.db import AuditEvent, utcnow
+from bot.metrics import REFUSALS
 
 #: prev_hash of the first event.
 GENESIS_HASH = "0" * 64
@@ -321,6 +322,8 @@ def append(
     event.hash = mac
     session.add(event)
     session.flush()
+    if event.action.endswith(".refused"):  # every refusal is audited: one place to count them
+        REFUSALS.labels(event.action).inc()
     return event
 
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -32,7 +33,7 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot import db
-from bot.metrics import METRICS
+from bot.metrics import ACK_LATENCY, HTTP_REFUSED, exposition
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -49,19 +50,37 @@ MAX_CLOCK_SKEW_SECONDS = 5 * 60
 
 #: The slash command and the button actions the bot's listeners handle (acked here at once).
 COMMAND = "/ksmc"
-ACTIONS = frozenset({"ksmc_approve", "ksmc_reject", "ksmc_retry", "ksmc_abandon", "ksmc_cancel"})
+ACTIONS = frozenset(
+    {"ksmc_approve", "ksmc_reject", "ksmc_retry", "ksmc_abandon", "ksmc_cancel", "ksmc_rollback"}
+)
 
 
-def signed_by_slack(secret: bytes, body: bytes, timestamp: str, signature: str) -> bool:
-    """Slack's v0 signature over the raw bytes (whatever their encoding), compared in constant
-    time, with a timestamp inside the 5-minute replay window (docs/slack.md §5)."""
+def signed_by_slack(
+    verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str
+) -> bool:
+    """Slack's v0 signature, checked by slack_sdk's `SignatureVerifier` (constant-time compare,
+    5-minute replay window, docs/slack.md §5). The headers' shape is checked first because the
+    verifier raises on a timestamp that is not an integer or a signature that is not ASCII."""
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 16):
         return False
-    if abs(time.time() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
+    if not signature.isascii():
+        return False
+    try:
+        text_ = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _signed_bytes(verifier, body, timestamp, signature)
+    return verifier.is_valid(text_, timestamp, signature)
+
+
+def _signed_bytes(verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str) -> bool:
+    """The same v0 signature over bytes that are not UTF-8, which the verifier (it hashes text)
+    cannot take. No Slack request is such a body, but a signed one is still told from a forged
+    one: 400 for what Slack signed and Bolt cannot read, 401 for a forgery (issue #12)."""
+    if abs(verifier.clock.now() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
         return False
     base = b"v0:" + timestamp.encode("ascii") + b":" + body
-    expected = "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8", "replace"))
+    key = verifier.signing_secret.encode("utf-8")
+    return hmac.compare_digest("v0=" + hmac.new(key, base, hashlib.sha256).hexdigest(), signature)
 
 
 #: What a parsed body is: our command or button press (acked at once), or anything else.
@@ -123,6 +142,20 @@ def _checked(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+#: The kinds of Slack request the ack-latency histogram tells apart (anything else: "other").
+SLACK_KINDS = frozenset(
+    {"block_actions", "block_suggestion", "view_submission", "view_closed", "event_callback"}
+)
+
+
+def slack_kind(parsed: dict[str, Any]) -> str:
+    """A metrics label for a parsed request: a few values, whatever the payload says."""
+    if "command" in parsed:
+        return "command"
+    kind = parsed.get("type")
+    return kind if isinstance(kind, str) and kind in SLACK_KINDS else "other"
+
+
 def bolt_request(parsed: dict[str, Any], request: HttpRequest) -> BoltRequest:
     """Bolt's request built from the dict parsed above, never from the raw text again. Bolt's
     "socket_mode" is the way to hand it a parsed body; it only skips Bolt's signature check,
@@ -161,7 +194,7 @@ async def read_body(request: HttpRequest, timeout: float) -> bytes | Response:
                     return JSONResponse({"error": "request body too large"}, 413)
                 chunks.append(chunk)
     except TimeoutError:
-        METRICS.inc("ksmc_http_refused_total", "HTTP requests refused early", reason="slow_body")
+        HTTP_REFUSED.labels("slow_body").inc()
         return JSONResponse({"error": "request body not sent in time"}, 408)
     except ClientDisconnect:
         log.info("a client disconnected before sending the whole body (%d bytes read)", size)
@@ -172,7 +205,7 @@ async def read_body(request: HttpRequest, timeout: float) -> bytes | Response:
 def http_app(bot: Bot) -> Starlette:
     from slack_bolt.adapter.starlette.handler import to_starlette_response
 
-    secret = bot.settings.slack_signing_secret.get_secret_value().encode("utf-8")
+    verifier = SignatureVerifier(bot.settings.slack_signing_secret.get_secret_value())
     body_timeout = bot.settings.http_body_timeout
     dispatching: set[asyncio.Future[None]] = set()  # acked requests Bolt is still handling
 
@@ -180,12 +213,13 @@ def http_app(bot: Bot) -> Starlette:
         """Slack's requests: bounded in size and time, signature-checked over the raw bytes and
         parsed once, then dispatched off the event loop (Bolt's dispatch blocks until the
         listener acks, which must not hold up other requests' acks)."""
+        arrived = time.perf_counter()
         body = await read_body(request, body_timeout)
         if isinstance(body, Response):
             return body
         timestamp = request.headers.get("x-slack-request-timestamp", "")
         signature = request.headers.get("x-slack-signature", "")
-        if not signed_by_slack(secret, body, timestamp, signature):
+        if not signed_by_slack(verifier, body, timestamp, signature):
             return JSONResponse({"error": "invalid request"}, 401)
         try:
             kind, parsed = parse(request.headers.get("content-type", ""), body)
@@ -201,9 +235,11 @@ def http_app(bot: Bot) -> Starlette:
             task = asyncio.ensure_future(run_in_threadpool(_dispatch, bot.slack, req))
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
+            ACK_LATENCY.labels(slack_kind(parsed)).observe(time.perf_counter() - arrived)
             return Response(status_code=200)
         bolt_response = await run_in_threadpool(bot.slack.dispatch, req)
         response: Response = to_starlette_response(bolt_response)
+        ACK_LATENCY.labels(slack_kind(parsed)).observe(time.perf_counter() - arrived)
         return response
 
     async def healthz(_request: HttpRequest) -> Response:
@@ -219,8 +255,9 @@ def http_app(bot: Bot) -> Starlette:
             return JSONResponse({"ready": False, "reason": type(e).__name__}, 503)
         return JSONResponse({"ready": True})
 
-    async def metrics(_request: HttpRequest) -> Response:
-        return PlainTextResponse(METRICS.render(), media_type="text/plain; version=0.0.4")
+    async def metrics(request: HttpRequest) -> Response:
+        body, content_type = exposition(request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
 
     routes = [
         Route("/healthz", healthz),
@@ -246,7 +283,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def _headers_too_slow(self) -> None:
         if self.cycle is None and not self.transport.is_closing():
-            METRICS.inc("ksmc_http_refused_total", "HTTP requests refused early", reason="slow")
+            HTTP_REFUSED.labels("slow").inc()
             self.transport.close()
 
     def handle_events(self) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from bot.metrics import METRICS
+from bot.metrics import LEADER
 
 log = logging.getLogger("ksmc.leader")
 
@@ -46,7 +46,7 @@ class Leadership:
         return self.engine.dialect.name == "postgresql"
 
     def start(self) -> None:
-        METRICS.set("ksmc_leader", "1 on the replica that runs the scheduler and executor", 0)
+        LEADER.set(0)
         if not self.shared:
             self._become_leader()
             return
@@ -66,7 +66,7 @@ class Leadership:
 
     def _become_leader(self) -> None:
         self.is_leader = True
-        METRICS.set("ksmc_leader", "1 on the replica that runs the scheduler and executor", 1)
+        LEADER.set(1)
         log.info("this replica (pid %d) is the leader", os.getpid())
         self.on_elected()
 

@@ -21,11 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit, authority
+from bot import audit, authority, metrics
 from bot.audit import SYSTEM
 from bot.authority import Shown
 from bot.db import AuditEvent, Request, StepProgress, utcnow
-from bot.metrics import METRICS
 from bot.ports import Notifier
 from bot.service import RequestService
 from bot.snapshot import ran_indexes
@@ -101,14 +100,11 @@ class DbProgressSink:
                 row.finished_at = now
             if message is not None:
                 row.message = message
-            if state is not DbStepState.RUNNING and row.started_at is not None:
-                METRICS.observe(
-                    "ksmc_step_duration_seconds",
-                    "Time spent in each migration step",
-                    (now - row.started_at).total_seconds(),
-                    kind=step.kind,
-                    outcome=state.value,
-                )
+            if state is DbStepState.RUNNING:
+                metrics.step_started(self.request_id, row_index, step.kind)
+            elif row.started_at is not None:
+                seconds = (now - row.started_at).total_seconds()
+                metrics.step_ended(self.request_id, row_index, step.kind, state.value, seconds)
             req = session.get(Request, self.request_id)
             audit.append(
                 session,
@@ -261,6 +257,11 @@ class Runner:
             future = self._active.get(request_id)
         if future is not None:
             future.result(timeout=timeout)
+
+    def in_flight(self) -> int:
+        """Migrations and roll backs executing on this replica now (the metrics gauge)."""
+        with self._lock:
+            return sum(not future.done() for future in self._active.values())
 
     def _world(self, request_id: str) -> str | None:
         """The clusters' fingerprint as a fresh preflight of this request's plan sees them (None

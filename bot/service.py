@@ -21,7 +21,7 @@ from bot import audit, authority, states, store
 from bot.audit import SYSTEM, Actor
 from bot.authority import Shown
 from bot.db import AuditEvent, Request, utcnow
-from bot.metrics import METRICS
+from bot.metrics import MIGRATIONS, ROLLBACKS
 from bot.ports import Identity, Notifier, Scheduler, UserInfo
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState
@@ -597,11 +597,7 @@ class RequestService:
     def mark_finished(
         self, request_id: str, ok: bool, error: str | None, details: dict[str, object]
     ) -> None:
-        METRICS.inc(
-            "ksmc_migrations_total",
-            "Migrations finished, by outcome",
-            outcome="succeeded" if ok else "failed",
-        )
+        MIGRATIONS.labels("succeeded" if ok else "failed").inc()
         with self._tx() as session:
             store.transition(
                 session,
@@ -701,11 +697,7 @@ class RequestService:
     def mark_rolled_back(
         self, request_id: str, ok: bool, error: str | None, details: dict[str, object]
     ) -> None:
-        METRICS.inc(
-            "ksmc_rollbacks_total",
-            "Roll backs finished, by outcome",
-            outcome="rolled_back" if ok else "failed",
-        )
+        ROLLBACKS.labels("rolled_back" if ok else "failed").inc()
         with self._tx() as session:
             store.transition(
                 session,

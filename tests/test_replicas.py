@@ -65,7 +65,8 @@ def is_leader(client: Client) -> bool:
         text = client.get("/metrics").text
     except httpx.HTTPError:
         return False
-    return re.search(r"^ksmc_leader 1$", text, re.MULTILINE) is not None
+    # prometheus_client writes floats ("ksmc_leader 1.0"): read the value, not the spelling
+    return re.search(r"^ksmc_leader 1(\.0)?$", text, re.MULTILINE) is not None
 
 
 def start_replicas(env: Env, tmp_path: Path, n: int) -> list[tuple[BotProcess, Client]]:
