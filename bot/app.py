@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.engine import Engine
 
-from bot import audit, db, logfilter, metrics
+from bot import audit, db, logcontext, logfilter, metrics
 from bot.context import BotContext
 from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
 from bot.leader import Leadership
@@ -156,30 +156,37 @@ def build(
         service,
         sessions,
         slack_notifier,
-        execute=lambda plan, sink, busy: _scrubbed_outcome(
-            _contained(
-                lambda: migration.execute(
-                    chosen_registry,
-                    plan,
-                    ScrubbingSink(sink, scrub),
-                    member_kubeconfig,
-                    running_members=busy,
-                    settings=engine_settings,
-                )
+        execute=_with_log_context(
+            service,
+            lambda plan, sink, busy: _scrubbed_outcome(
+                _contained(
+                    lambda: migration.execute(
+                        chosen_registry,
+                        plan,
+                        ScrubbingSink(sink, scrub),
+                        member_kubeconfig,
+                        running_members=busy,
+                        settings=engine_settings,
+                    )
+                ),
+                scrub,
             ),
-            scrub,
         ),
-        roll_back=lambda plan, ran, sink: _scrubbed_outcome(
-            _contained(
-                lambda: migration.roll_back(
-                    chosen_registry,
-                    plan,
-                    ran,
-                    ScrubbingSink(sink, scrub),
-                    settings=engine_settings,
-                )
+        roll_back=_with_log_context(
+            service,
+            lambda plan, ran, sink: _scrubbed_outcome(
+                _contained(
+                    lambda: migration.roll_back(
+                        chosen_registry,
+                        plan,
+                        ran,
+                        ScrubbingSink(sink, scrub),
+                        settings=engine_settings,
+                    )
+                ),
+                scrub,
             ),
-            scrub,
+            sink_at=2,
         ),
     )
     scheduler.bind(service, runner)
@@ -253,6 +260,21 @@ def credential_scrubber(settings: Settings) -> Callable[[str], str]:
     return logfilter.SafeLogFilter(secrets).clean
 
 
+def _with_log_context(
+    service: RequestService, run: Callable[..., Outcome], sink_at: int = 1
+) -> Callable[..., Outcome]:
+    """`run` (the engine's execute or roll back) with the request id and its requester on every
+    line logged in its thread; the sink adds the step (`ScrubbingSink.started`)."""
+
+    def call(*args: Any) -> Outcome:
+        request_id = str(args[sink_at].request_id)
+        snap = service.snapshot(request_id)
+        with logcontext.bound(request_id, snap.requester_id if snap else None):
+            return run(*args)
+
+    return call
+
+
 class ScrubbingSink:
     """The executor's progress sink with credentials removed from every text it records."""
 
@@ -264,6 +286,7 @@ class ScrubbingSink:
         return self.inner.states()
 
     def started(self, index: int, step: Step) -> None:
+        logcontext.set_step(f"{index + 1} {step.kind}")  # on the engine's log lines from here on
         self.inner.started(index, step)
 
     def progressed(self, index: int, step: Step, message: str) -> None:
@@ -271,9 +294,11 @@ class ScrubbingSink:
 
     def finished(self, index: int, step: Step, message: str) -> None:
         self.inner.finished(index, step, self.scrub(message))
+        logcontext.set_step(None)
 
     def failed(self, index: int, step: Step, message: str, hint: str) -> None:
         self.inner.failed(index, step, self.scrub(message), self.scrub(hint))
+        logcontext.set_step(None)
 
 
 def _scrubbed_outcome(outcome: Outcome, scrub: Callable[[str], str]) -> Outcome:

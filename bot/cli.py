@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
@@ -12,16 +11,14 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot import app, logfilter, settings
+    from bot import app, logcontext, logfilter, settings
 
     try:
         config = settings.load()
     except settings.SettingsError as e:
         print(f"ksmc-bot: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logcontext.configure(config.log_level, config.log_format)
     logfilter.install_for(config)  # one record, one line; the bot's secrets never logged
     bot = app.build(config)
     stop = threading.Event()
@@ -99,8 +96,19 @@ def _verify(session: Any, key: bytes | None, anchors_path: str | None) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, through the package metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ksmc-bot")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ksmc-bot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the Slack bot (settings from the environment)")
     serve.set_defaults(func=_serve)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     poll_interval: float = Field(default=0.5, gt=0, validation_alias="KSMC_POLL_INTERVAL")
     gather_timeout: float = Field(default=15.0, gt=0, validation_alias="KSMC_GATHER_TIMEOUT")
     log_level: str = Field(default="INFO", validation_alias="KSMC_LOG_LEVEL")
+    #: "json": one JSON object per line, with the request id, user and step of a migration.
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="KSMC_LOG_FORMAT")
     #: HTTP limits (issue #12, finding 6): connections served at once (beyond: 503), seconds a
     #: client gets to send its headers and then its body, seconds an idle connection is kept.
     http_max_connections: int = Field(
