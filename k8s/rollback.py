@@ -15,11 +15,14 @@ from dataclasses import replace
 from typing import Any
 
 from k8s import credentials
+from k8s.consequences import Action
 from k8s.plan import Plan, Step
 
 # Steps whose undo needs no step of its own: they wrote nothing, or what they removed comes
 # back through another undo (a deleted member workspace returns with the old placement).
 NOTHING_TO_UNDO = frozenset({"validate_from_host", "verify", "delete_workspaces"})
+# `remove_pushed` (k8s/steps/undo.py) only deletes objects still labelled kubefed-managed, so a
+# name that existed before under another owner is never touched
 
 
 def rollback_plan(plan: Plan, ran: Iterable[int]) -> Plan:
@@ -92,7 +95,7 @@ def _undo(plan: Plan, step: Step) -> list[Step]:
             Step("sync_jwt", m, f"Set {m}'s jwtSecret back to {source}'s", {"from_host": source})
         ]
     if step.kind == "join_cluster":
-        return [
+        undo = [
             Step(
                 "unbind_cluster",
                 step.cluster,
@@ -104,6 +107,20 @@ def _undo(plan: Plan, step: Step) -> list[Step]:
                 },
             )
         ]
+        pushed = _pushed_by(plan, step.cluster)
+        if pushed:
+            # the new host's KubeFed created these on the member at the join; unbinding leaves
+            # them (its unjoin has no member access), so the roll back removes them itself
+            undo.append(
+                Step(
+                    "remove_pushed",
+                    m,
+                    f"Remove what {step.cluster}'s KubeFed created on {m} "
+                    f"({len(pushed)} object(s))",
+                    {"objects": pushed, "host": step.cluster},
+                )
+            )
+        return undo
     if step.kind == "ensure_workspace":
         ws = str(p["workspace"])
         if p.get("create"):
@@ -136,6 +153,20 @@ def _undo(plan: Plan, step: Step) -> list[Step]:
             )
         ]
     return [Step("manual", step.cluster, f"No automatic undo for {step.title}", {})]
+
+
+def _pushed_by(plan: Plan, host: str) -> list[list[str]]:
+    """[kind, name] of what the plan said the new host's KubeFed would create on the member,
+    other than the workspaces the migration itself moves there (their own undo removes them)."""
+    moving = set(plan.moving_workspaces.values())
+    return sorted(
+        [c.kind, c.name]
+        for c in plan.consequences
+        if c.cluster == plan.spec.member
+        and c.action is Action.CREATE
+        and c.cause.startswith(f"KubeFed on {host}")
+        and not (c.kind == "Workspace" and c.name in moving)
+    )
 
 
 def _verify(plan: Plan) -> Step:

@@ -3,7 +3,7 @@
 Checked here: for a permanent fault injected at every step of `keep ns1,ns2`, the migration
 stops at that step, and the roll back of everything that ran (the failed step included) ends
 with every cluster as it was before the first write — member-a Ready on host-a and gone from
-host-b, team-x back on member-a with ns1 and ns2 bound to it, host-a's placements as they were
+host-b, what host-b's KubeFed pushed at the join (the demo's `shared` workspace) gone again, team-x back on member-a with ns1 and ns2 bound to it, host-a's placements as they were
 (compared on the whole fleet's snapshot) — and with no credential of host-b left on member-a.
 A roll back interrupted half-way resumes to the same end; a discarded namespace is said to stay
 deleted.
@@ -94,6 +94,7 @@ def test_what_a_roll_back_undoes_is_named_step_by_step(engine: Any) -> None:
         "Unbind ns1, ns2 from the new host's workspace on member-a",
         "Delete workspace team-x on host-b (created by this migration)",
         "Unbind member-a from host-b and revoke its credential",
+        "Remove what host-b's KubeFed created on member-a (11 object(s))",
         "Create host-a's own credential on member-a again",
         "Re-join member-a to host-a under the same name",
         "Restore the placement of team-x on host-a",

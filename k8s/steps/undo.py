@@ -7,7 +7,7 @@ import contextlib
 from typing import Any
 
 from k8s import credentials, placement
-from k8s.access import CLUSTERS, WORKSPACE_TEMPLATES, WORKSPACES, ClusterApi
+from k8s.access import CLUSTERS, FEDERATED_TYPES, WORKSPACE_TEMPLATES, WORKSPACES, ClusterApi
 from k8s.errors import NotFound
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, register
@@ -121,6 +121,61 @@ class DeleteWorkspaceTemplate(StepImpl):
             lambda: self.is_done(ctx, step),
         )
         return f"workspace {ws} deleted on {step.cluster}"
+
+
+MANAGED = "kubefed.io/managed"
+
+
+def _pushed_resource(kind: str) -> Any:
+    if kind == "MultiClusterNamespace":
+        return None  # a namespace: deleted through the namespace API
+    fed = FEDERATED_TYPES.get(kind)
+    return fed[1] if fed else None
+
+
+@register
+class RemovePushed(StepImpl):
+    """Delete, on the member, the kubefed-managed objects the new host pushed at the join (only
+    those still labelled managed: something that existed before was taken over, not created)."""
+
+    kind = "remove_pushed"
+
+    def _left(self, ctx: StepContext, step: Step) -> list[tuple[str, str]]:
+        api = ctx.api(step.cluster)
+        left = []
+        for kind, name in step.params.get("objects") or []:
+            res = _pushed_resource(str(kind))
+            try:
+                if kind == "MultiClusterNamespace":
+                    obj = api.get_namespace(str(name))
+                elif res is not None:
+                    obj = api.get_custom(res, str(name))
+                else:
+                    continue
+            except NotFound:
+                continue
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            if labels.get(MANAGED) == "true" and _live(obj):
+                left.append((str(kind), str(name)))
+        return left
+
+    def is_done(self, ctx: StepContext, step: Step) -> bool:
+        return not self._left(ctx, step)
+
+    def apply(self, ctx: StepContext, step: Step) -> str:
+        api = ctx.api(step.cluster)
+        left = self._left(ctx, step)
+        for kind, name in left:
+            with contextlib.suppress(NotFound):
+                if kind == "MultiClusterNamespace":
+                    api.delete_namespace(name)
+                else:
+                    api.delete_custom(_pushed_resource(kind), name)
+        ctx.wait_until(
+            f"what {step.params.get('host')} pushed to disappear from {step.cluster}",
+            lambda: self.is_done(ctx, step),
+        )
+        return f"removed {len(left)} object(s) {step.params.get('host')} had pushed"
 
 
 @register
