@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import yaml
@@ -32,6 +33,16 @@ def _ready(obj: Obj) -> tuple[bool, str]:
         if cond.get("type") == "Ready":
             return cond.get("status") == "True", str(cond.get("message") or "")
     return False, "no Ready condition yet"
+
+
+def _at(condition: Obj) -> datetime:
+    """When a condition last changed (its newest timestamp; long ago when it has none)."""
+    stamps = [condition.get("lastUpdateTime"), condition.get("lastTransitionTime")]
+    parsed = []
+    for stamp in stamps:
+        with contextlib.suppress(TypeError, ValueError):
+            parsed.append(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")))
+    return max(parsed, default=datetime.min.replace(tzinfo=UTC))
 
 
 def _claims(obj: Obj) -> str:
@@ -170,6 +181,10 @@ class JoinCluster(StepImpl):
                 )
             del kubeconfig
 
+        # a failure recorded before this attempt (a resume after the cause was fixed) is old
+        # news: KubeSphere retries the join on its own, so only a fresh one ends the wait
+        since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+
         def joined() -> bool:
             current = _cluster(api, member)
             if current is None:
@@ -178,7 +193,7 @@ class JoinCluster(StepImpl):
             failed = [
                 c
                 for c in (current.get("status") or {}).get("conditions") or []
-                if c.get("type") == "Federated" and c.get("status") == "False"
+                if c.get("type") == "Federated" and c.get("status") == "False" and _at(c) >= since
             ]
             if failed:
                 # upstream writes the error itself as the condition's reason
