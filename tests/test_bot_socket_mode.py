@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot_harness import ALICE, BOB, CHANNEL, environment, free_port, latest_request_id, wait_for
+from bot_harness import (
+    ALICE,
+    BOB,
+    CHANNEL,
+    current_button_value,
+    environment,
+    free_port,
+    latest_request_id,
+    wait_for,
+)
 from bot_harness import state as request_state
 from slackstub import TEAM_ID, block_action_payload, slash_command_fields
 
@@ -38,7 +47,8 @@ def test_slash_command_and_button_over_socket_mode(tmp_path: Path) -> None:
             wait_for(lambda: request_state(env, rid) is S.PENDING, 20, "pending")
             ts = wait_for(lambda: bot.service.snapshot(rid).message_ts, 10, "message")  # type: ignore[union-attr]
             press_url = env.stub.response_url("smp", channel=CHANNEL, message_ts=ts, user=BOB)
-            payload = block_action_payload("ksmc_approve", rid, BOB, CHANNEL, ts, press_url)
+            shown = current_button_value(env, rid)  # the version and plan the approver saw
+            payload = block_action_payload("ksmc_approve", shown, BOB, CHANNEL, ts, press_url)
             envelope = env.stub.socket.send_envelope("interactive", payload)
             assert env.stub.socket.wait_ack(envelope, 3.0) is not None
             wait_for(lambda: request_state(env, rid) is S.SUCCEEDED, 60, "the migration")
