@@ -7,6 +7,7 @@ here and nowhere else, so tests and the console can wire them differently.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from bot.context import BotContext
 from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
 from bot.leader import Leadership
 from bot.ports import Identity, Notifier
+from bot.ratelimit import Limit, RateLimiter
 from bot.runner import Runner
 from bot.scheduler import LeaderScheduler, TimerScheduler
 from bot.service import Policy, RequestService
@@ -81,7 +83,7 @@ class Bot:
         flush = getattr(self.notifier, "flush", None)
         if flush is not None:
             flush(5.0)
-        self.ctx.pool.shutdown(wait=False, cancel_futures=True)
+        self.ctx.lanes.shutdown()
         self.registry.close()
         self.engine.dispose()
         audit.set_key(None)
@@ -198,7 +200,20 @@ def build(
         anchor_publisher(sessions, client, settings.audit_channel),
     )
     ctx = BotContext(
-        service, runner, sessions, registry.names, registry, settings.gather_timeout, scrub=scrub
+        service,
+        runner,
+        sessions,
+        registry.names,
+        registry,
+        settings.gather_timeout,
+        limits=RateLimiter(
+            {
+                "query": Limit(settings.query_limit, settings.query_window),
+                "request": Limit(settings.request_limit, settings.request_window),
+            }
+        ),
+        read_slots=threading.BoundedSemaphore(settings.max_cluster_reads),
+        scrub=scrub,
     )
     app = App(
         client=client,

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 # The console's parts: Block Kit as terminal text and the terminal (bot.console_render); what
-# replaces Slack — identity, notifier, respond, background pool (bot.console_ports); and the
+# replaces Slack — identity, notifier, respond (bot.console_ports); and the
 # session that runs commands, `:` verbs and scripts (bot.console_session). This module starts it.
-from bot.console_ports import ConsoleError, ConsoleNotifier, DirectoryIdentity, TrackedPool
+from bot.console_ports import ConsoleError, ConsoleNotifier, DirectoryIdentity
 from bot.console_render import Screen
 from bot.console_render import blocks_to_text as blocks_to_text  # re-exported: tests use it
 from bot.console_render import mrkdwn_to_text as mrkdwn_to_text  # re-exported: tests use it
 from bot.console_session import Console
+from bot.work import Lanes
 
 if TYPE_CHECKING:
     from bot.app import Bot
@@ -164,7 +165,7 @@ def _build(
     identity: DirectoryIdentity,
     screen: Screen,
     poll: float | None,
-) -> tuple[Bot, ConsoleNotifier, TrackedPool]:
+) -> tuple[Bot, ConsoleNotifier, Lanes]:
     """The bot exactly as `serve` builds it, with the terminal in Slack's place."""
     from bot import app
     from bot.settings import Settings
@@ -183,9 +184,7 @@ def _build(
     )
     notifier = ConsoleNotifier(screen)
     bot = app.build(settings, identity=identity, notifier=notifier)
-    pool = TrackedPool()
-    old, bot.ctx.pool = bot.ctx.pool, pool
-    old.shutdown(wait=False)
+    pool = bot.ctx.lanes
     bot.start_background()
     if _wait_for_leadership(bot, screen):
         # The new leader re-renders unfinished requests in the background (`Bot._catch_up`,

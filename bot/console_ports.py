@@ -2,18 +2,16 @@
 
 `ksmc-bot console` runs the same bot as `serve` and replaces only what talks to Slack: the
 `Identity` port (a small built-in user directory), the `Notifier` port (request messages printed
-as they change), each command's `respond` (answers printed, refusals noted so that a script line
-fails) and the context's background pool (one a script line can wait for). They are kept apart
-from the session that drives them (`bot.console_session`) and from start-up (`bot.console`).
+as they change) and each command's `respond` (answers printed, refusals noted so that a script
+line fails); a script line waits for the work its command started through the context's lanes
+(`bot.work.Lanes.wait_idle`). They are kept apart from the session that drives them
+(`bot.console_session`) and from start-up (`bot.console`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -202,40 +200,3 @@ class ConsoleRespond(Respond):
         )
         self.screen.message(where, shown)
         return WebhookResponse(url="console:", status_code=200, body="ok", headers={})
-
-
-# ---- background work the console can wait for ----------------------------------------------------
-
-
-class TrackedPool(ThreadPoolExecutor):
-    """`BotContext.pool` that knows what it still has to do, so a script line can wait for the
-    answer its command started in the background."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=8, thread_name_prefix="ksmc-bg")
-        self._pending: set[Future[Any]] = set()
-        self._guard = threading.Lock()
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        future = super().submit(fn, *args, **kwargs)
-        with self._guard:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, future: Future[Any]) -> None:
-        with self._guard:
-            self._pending.discard(future)
-
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._guard:
-                pending = list(self._pending)
-            if not pending:
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            with contextlib.suppress(Exception):
-                pending[0].result(timeout=left)

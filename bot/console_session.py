@@ -25,13 +25,13 @@ from bot.console_ports import (
     ConsoleNotifier,
     ConsoleRespond,
     DirectoryIdentity,
-    TrackedPool,
     _now,
 )
 from bot.console_render import Choice, Screen, blocks_to_text
 from bot.db import AuditEvent
 from bot.ports import UserInfo
 from bot.states import RequestState, is_terminal
+from bot.work import Lanes
 
 # The console modules are a front end, like bot.app: the other places in bot/ that use handlers/.
 from handlers import queries
@@ -77,7 +77,7 @@ class Console:
         screen: Screen,
         notifier: ConsoleNotifier,
         user: UserInfo,
-        pool: TrackedPool,
+        pool: Lanes,
         interactive: bool = False,
     ) -> None:
         self.bot = bot

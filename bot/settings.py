@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     http_keepalive_timeout: float = Field(
         default=5.0, gt=0, validation_alias="KSMC_HTTP_KEEPALIVE_TIMEOUT"
     )
+    #: Per-user rate limits (issue #12, finding 5): questions (every `/ksmc` command but help
+    #: and cancel) and migration requests, each at most LIMIT in any WINDOW seconds.
+    query_limit: int = Field(default=20, ge=1, le=100000, validation_alias="KSMC_QUERY_LIMIT")
+    query_window: float = Field(default=60.0, gt=0, validation_alias="KSMC_QUERY_WINDOW")
+    request_limit: int = Field(default=5, ge=1, le=100000, validation_alias="KSMC_REQUEST_LIMIT")
+    request_window: float = Field(default=300.0, gt=0, validation_alias="KSMC_REQUEST_WINDOW")
+    #: Clusters read at once for questions and the Home tab (preflights have their own workers).
+    max_cluster_reads: int = Field(
+        default=16, ge=1, le=1000, validation_alias="KSMC_MAX_CLUSTER_READS"
+    )
     #: Channels where migrations may be requested (empty: any channel).
     channels: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="KSMC_CHANNELS"

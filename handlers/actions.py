@@ -13,6 +13,7 @@ from slack_bolt import Ack, App, Respond
 from bot.authority import Shown
 from bot.context import BotContext
 from bot.service import Answer
+from bot.work import Lane
 from handlers import render
 from handlers.commands import after_ack
 
@@ -34,7 +35,10 @@ def register(app: App, ctx: BotContext) -> None:
 def _listener(ctx: BotContext, action_id: str) -> Any:
     def on_press(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        after_ack(ctx, "a button press", lambda: handle_press(ctx, action_id, body, respond))
+        # every press goes to the urgent lane: it never queues behind questions or preflights
+        after_ack(
+            ctx, "a button press", lambda: handle_press(ctx, action_id, body, respond), Lane.URGENT
+        )
 
     return on_press
 

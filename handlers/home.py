@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.context import BotContext
+from bot.work import Lane
 from handlers import queries, render_queries
 
 log = logging.getLogger("ksmc.home")
@@ -31,7 +32,7 @@ def register(app: App, ctx: BotContext) -> None:
         team = str(body.get("team_id") or (event.get("view") or {}).get("team_id") or "")
         if not user or not ctx.first_time(f"evt:{body.get('event_id', '')}"):
             return
-        ctx.background(lambda: publish_home(ctx, client, user, team))
+        ctx.background(lambda: publish_home(ctx, client, user, team), Lane.QUERY)
 
 
 def publish_home(ctx: BotContext, client: WebClient, user: str, team: str) -> None:

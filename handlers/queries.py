@@ -112,12 +112,13 @@ def _components(ctx: BotContext, cmd: ComponentsCommand, now: datetime) -> Rende
 
 def gather(ctx: BotContext, names: Iterable[str]) -> dict[str, ClusterFacts]:
     """Facts of `names`, each cluster within `ctx.gather_timeout` (unreachable otherwise), with
-    every credential the bot holds removed from the text the clusters wrote."""
+    every credential the bot holds removed from the text the clusters wrote. Each cluster read
+    holds one of `ctx.read_slots` while it runs (KSMC_MAX_CLUSTER_READS)."""
     wanted = list(dict.fromkeys(names))
     if ctx.registry is None:
         why = "the bot has no cluster access configured"
         return {n: ClusterFacts(n, reachable=False, error=why) for n in wanted}
-    facts = gather_all(ctx.registry, wanted, ctx.gather_timeout)
+    facts = gather_all(ctx.registry, wanted, ctx.gather_timeout, slots=ctx.read_slots)
     return {name: scrubbed(f, ctx.scrub) for name, f in facts.items()}
 
 

@@ -8,7 +8,9 @@ from users and clusters is escaped (`escape_mrkdwn`); mentions are built only fr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.snapshot import RequestSnapshot
@@ -52,6 +54,7 @@ __all__ = [
     "render_refusal",
     "render_reminder",
     "render_request",
+    "render_slow_down",
     "render_step_failure",
     "render_usage_error",
 ]
@@ -103,6 +106,19 @@ def render_refusal(reason: str) -> Rendered:
     reason = reason if reason.strip() else "that was not allowed"
     shown = f"⛔ {capitalized(escape_mrkdwn(reason, multiline=True, limit=1500))}"
     return _rendered(shown, [section(shown, "ksmc:refusal")])
+
+
+def render_slow_down(kind: str, wait_seconds: float, now: datetime | None = None) -> Rendered:
+    """A user over their rate limit (`bot.ratelimit`): what was refused, and when to try again.
+    Nothing was read or stored, which the answer says so that nobody waits for a result."""
+    what = "migration requests" if kind == "request" else "questions"
+    seconds = max(1, math.ceil(wait_seconds))
+    at = (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+    shown = (
+        f"🐢 Slow down: you have sent too many {what} in a short time, so this one was not run. "
+        f"Try again in {seconds} s (after {at.strftime('%H:%M:%S')} UTC)."
+    )
+    return _rendered(shown, [section(shown, "ksmc:slow-down")])
 
 
 # ---- thread replies under the request message ------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -96,12 +97,18 @@ class _Installer:
 
 
 def gather_all(
-    registry: ClusterRegistry, names: Iterable[str], timeout_per_cluster: float = 20.0
+    registry: ClusterRegistry,
+    names: Iterable[str],
+    timeout_per_cluster: float = 20.0,
+    slots: threading.Semaphore | None = None,
 ) -> dict[str, ClusterFacts]:
     """Facts for every name, read concurrently; each cluster gets `timeout_per_cluster` seconds.
 
     A cluster that is unknown, unreachable or too slow gets `reachable=False` and an error;
-    the call returns after at most about `timeout_per_cluster` whatever the clusters do.
+    the call returns after at most about `timeout_per_cluster` whatever the clusters do. With
+    `slots`, each cluster's read holds one slot for as long as it really runs (past this call's
+    return, when a read outlives its budget), and waiting for a slot counts against its budget:
+    the caller's cap on reads in flight holds however many callers there are.
     """
     wanted = list(dict.fromkeys(names))
     facts: dict[str, ClusterFacts] = {}
@@ -115,7 +122,11 @@ def gather_all(
                 facts[name] = ClusterFacts(name, reachable=False, error=e.message)
                 continue
             deadline = api.settings.retrier.clock() + timeout_per_cluster
-            futures[name] = pool.submit(gather, api.with_deadline(deadline))
+            read = api.with_deadline(deadline)
+            if slots is None:
+                futures[name] = pool.submit(gather, read)
+            else:
+                futures[name] = pool.submit(_gather_in_slot, read, slots, timeout_per_cluster)
         wait(futures.values(), timeout=timeout_per_cluster)
         for name, future in futures.items():
             if not future.done():
@@ -131,6 +142,17 @@ def gather_all(
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return {name: facts[name] for name in wanted}
+
+
+def _gather_in_slot(api: ClusterApi, slots: threading.Semaphore, wait: float) -> ClusterFacts:
+    """`gather` once one of `slots` is free (within `wait` seconds), then releasing it."""
+    if not slots.acquire(timeout=wait):
+        why = f"{api.name} was not read: every cluster read slot stayed busy for {wait:g}s"
+        return ClusterFacts(api.name, reachable=False, error=why)
+    try:
+        return gather(api)
+    finally:
+        slots.release()
 
 
 def gather(api: ClusterApi, workers: int = 8) -> ClusterFacts:

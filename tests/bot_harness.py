@@ -84,6 +84,9 @@ class Env:
             "KSMC_POLL_INTERVAL": "0.05",
             "KSMC_WAIT_TIMEOUT": "20",
             "KSMC_GATHER_TIMEOUT": "5",
+            # tests send many commands as one user quickly; the limits have tests of their own
+            "KSMC_QUERY_LIMIT": "10000",
+            "KSMC_REQUEST_LIMIT": "10000",
             **self.extra,
         }
 
