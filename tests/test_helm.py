@@ -16,6 +16,7 @@ must find nothing in the Dockerfile (skipped when it is not installed).
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import shutil
@@ -449,6 +450,80 @@ def test_migration_hook_job_on_an_external_database(rendered: dict[str, list[Doc
     assert not kinds(rendered["defaults"], "Job")
 
 
+OWNER_URL = "postgresql+psycopg://ksmc_owner:pw@postgres.db.svc:5432/ksmc"
+
+
+def secret_ref(container: Doc) -> dict[str, str]:
+    ref: dict[str, str] = env_of(container)["KSMC_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    return ref
+
+
+@pytest.mark.parametrize(
+    ("database", "bot_ref", "hook_ref"),
+    [
+        # one existing Secret holding both URLs under two keys
+        (
+            {
+                "existingSecret": "ksmc-db",
+                "migrationExistingSecret": "ksmc-db",
+                "migrationExistingSecretKey": "owner-url",
+                "runtimeRole": "ksmc_app",
+            },
+            ("ksmc-db", "database-url"),
+            ("ksmc-db", "owner-url"),
+        ),
+        # two existing Secrets
+        (
+            {"existingSecret": "ksmc-db", "migrationExistingSecret": "ksmc-db-owner"},
+            ("ksmc-db", "database-url"),
+            ("ksmc-db-owner", "database-url"),
+        ),
+        # the bot's from an existing Secret, the owner's from values (a hook Secret of its own)
+        (
+            {"existingSecret": "ksmc-db", "migrationUrl": OWNER_URL},
+            ("ksmc-db", "database-url"),
+            ("{fullname}-migrate", "database-url"),
+        ),
+        # the bot's from values, the owner's from an existing Secret
+        (
+            {"url": PG_URL, "migrationExistingSecret": "ksmc-db-owner"},
+            ("{fullname}-database", "database-url"),
+            ("ksmc-db-owner", "database-url"),
+        ),
+    ],
+)
+def test_runtime_and_owner_credentials_each_from_an_existing_secret_or_values(
+    database: Values, bot_ref: tuple[str, str], hook_ref: tuple[str, str]
+) -> None:
+    """Every combination renders, and every Secret the pods read is either named in the values
+    (made beforehand) or rendered by the chart with the key read: no reference to a Secret
+    that will not exist (an existing runtime Secret with an owner URL in values once pointed
+    the hook at a Secret the chart did not make)."""
+    docs = render({**MINIMAL, "database": database})
+    made = {s["metadata"]["name"]: s for s in kinds(docs, "Secret")}
+    existing = {database.get("existingSecret"), database.get("migrationExistingSecret")}
+    fullname = one(docs, "Deployment")["metadata"]["name"]
+    job = one(docs, "Job")["spec"]["template"]["spec"]["containers"][0]
+    for container, (name, key) in ((bot_container(docs), bot_ref), (job, hook_ref)):
+        ref = secret_ref(container)
+        assert (ref["name"], ref["key"]) == (name.format(fullname=fullname), key)
+        if ref["name"] in made:
+            assert ref["key"] in made[ref["name"]]["data"]
+        else:
+            assert ref["name"] in existing
+    if "migrationUrl" in database:
+        hook_secret = made[secret_ref(job)["name"]]
+        assert hook_secret["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert base64.b64decode(hook_secret["data"]["database-url"]).decode() == OWNER_URL
+    # the owner's URL never reaches the bot's pods
+    assert OWNER_URL not in str(one(docs, "Deployment"))
+
+
+def test_owner_credentials_need_an_external_database() -> None:
+    with pytest.raises(helm.HelmRenderError, match="need an external database for the bot too"):
+        render({**MINIMAL, "database": {"migrationExistingSecret": "ksmc-db-owner"}})
+
+
 # --- RBAC, PDB, Service, Ingress, NetworkPolicy, ServiceMonitor -------------------------------
 
 
@@ -609,6 +684,17 @@ REJECTED: dict[str, tuple[Values, str]] = {
     "two-database-urls": (
         {**MINIMAL, "database": {"url": PG_URL, "existingSecret": "ksmc-db"}},
         r"database.url and database.existingSecret are both set",
+    ),
+    "two-owner-urls": (
+        {
+            **MINIMAL,
+            "database": {
+                "existingSecret": "ksmc-db",
+                "migrationUrl": PG_URL,
+                "migrationExistingSecret": "ksmc-db-owner",
+            },
+        },
+        r"database.migrationUrl and database.migrationExistingSecret are both set",
     ),
     "sqlite-outside-data": (
         {**MINIMAL, "database": {"url": "sqlite:///ksmc.db"}},

@@ -138,6 +138,12 @@ validation (helm --skip-schema-validation).
 {{- if and (eq .Values.slack.mode "socket") (not .Values.slack.existingSecret) (not .Values.slack.appToken) }}
 {{- fail "slack.mode socket needs an app-level token: set slack.appToken (xapp-...) or slack.existingSecret." }}
 {{- end }}
+{{- if and .Values.database.migrationUrl .Values.database.migrationExistingSecret }}
+{{- fail "database.migrationUrl and database.migrationExistingSecret are both set: the owner's URL comes from one of them." }}
+{{- end }}
+{{- if and (include "ksmc-bot.sqlite" .) (or .Values.database.migrationUrl .Values.database.migrationExistingSecret) }}
+{{- fail "database.migrationUrl / migrationExistingSecret need an external database for the bot too: set database.url (postgresql+psycopg://...) or database.existingSecret." }}
+{{- end }}
 {{- if not (regexMatch "^[1-9][0-9]*[smhd]$" (toString .Values.approvalTTL)) }}
 {{- fail "approvalTTL must be a positive whole number followed by s, m, h or d, e.g. 30m." }}
 {{- end }}
