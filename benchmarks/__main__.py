@@ -10,7 +10,7 @@ import importlib
 import sys
 import time
 
-MODULES = ("sim_throughput", "engine", "ack_latency", "soak")
+MODULES = ("sim_throughput", "engine", "ack_latency", "priority", "soak")
 
 
 def main() -> int:
