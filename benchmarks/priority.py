@@ -272,6 +272,16 @@ def queued_preflights(env: Env) -> int:
         engine.dispose()
 
 
+def dry_runs(env: Env) -> int:
+    engine = db.make_engine(env.database_url)
+    try:
+        with db.session_factory(engine)() as session:
+            query = select(func.count()).select_from(Request).where(Request.dry_run.is_(True))
+            return int(session.scalar(query) or 0)
+    finally:
+        engine.dispose()
+
+
 def commands(
     client: Client, env: Env, baseline: str, preflights: int, count: int
 ) -> dict[str, float]:
@@ -282,7 +292,8 @@ def commands(
         for i in range(preflights):
             text = "migrate member-a to host-b keep ns1,ns2 dry-run"
             post(http, client.base, command_body(env.stub, text, users[i % 4], f"pre-{i}"))
-    queued = wait_for(lambda: (n := queued_preflights(env)) >= preflights * 0.9 and n, 60, "")
+    wait_for(lambda: dry_runs(env) >= preflights, 120, f"{preflights} requests stored")
+    queued = queued_preflights(env)
     print(f"(b) {count} slash commands each, with {queued} preflights queued", flush=True)
     times: dict[str, list[float]] = {"baseline": [], "ksmc-bot": []}
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
