@@ -3,7 +3,8 @@
 Checked here: for a permanent fault injected at every step of `keep ns1,ns2`, the migration
 stops at that step, and the roll back of everything that ran (the failed step included) ends
 with every cluster as it was before the first write — member-a Ready on host-a and gone from
-host-b, what host-b's KubeFed pushed at the join (the demo's `shared` workspace) gone again, team-x back on member-a with ns1 and ns2 bound to it, host-a's placements as they were
+host-b, what host-b's KubeFed pushed at the join (the demo's `shared` workspace) gone again,
+team-x back on member-a with ns1 and ns2 bound to it, host-a's placements as they were
 (compared on the whole fleet's snapshot) — and with no credential of host-b left on member-a.
 A roll back interrupted half-way resumes to the same end; a discarded namespace is said to stay
 deleted.
