@@ -31,7 +31,7 @@ from handlers.blocks import (
     text_size,
     truncate_mrkdwn,
 )
-from handlers.fleet import Finding
+from k8s.fleet import Finding
 
 Blocks = list[dict[str, Any]]
 

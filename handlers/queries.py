@@ -5,7 +5,7 @@ They run in the background after the slash command's ack, and always answer thro
 command's response_url (Bolt's `respond`): ephemeral to the asker unless the command ended in
 `public`. Clusters are read concurrently and each within `ctx.gather_timeout`, so a slow or dead
 cluster is shown as unreachable instead of holding up the answer. What the answers compute lives
-in `handlers.fleet`, what they look like in `handlers.render_queries`.
+in `k8s.fleet`, what they look like in `handlers.render_queries`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from slack_bolt import Respond
 from bot import states
 from bot.context import BotContext
 from bot.snapshot import RequestSnapshot
-from handlers import fleet, render_queries
+from handlers import render_queries
 from handlers.blocks import Rendered
 from handlers.grammar import (
     ClustersCommand,
@@ -35,6 +35,7 @@ from handlers.grammar import (
     WorkspacesCommand,
 )
 from handlers.render import render_refusal
+from k8s import fleet
 from k8s.facts import ClusterFacts
 from k8s.gather import gather_all
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from handlers import fleet
 from handlers.answer import _ask, _c, _finding, _Message, _more
 from handlers.blocks import Rendered, code, escape_mrkdwn, names_inline, plain, plural, slack_date
-from handlers.fleet import Finding, Fleet
+from k8s import fleet
 from k8s.facts import ClusterFacts
+from k8s.fleet import Finding, Fleet
 
 # ---- clusters ------------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from datetime import datetime
 from bot.snapshot import RequestSnapshot
 from handlers.answer import Blocks, _ask, _finding, _Message, _more
 from handlers.blocks import plural, slack_date
-from handlers.fleet import Fleet
 from handlers.render_fleet import cluster_line
 from handlers.render_history import history_line
+from k8s.fleet import Fleet
 
 #: The App Home tab: Slack allows 100 blocks in a view; no cumulative limit is documented, this
 #: keeps the tab readable.

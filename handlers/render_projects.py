@@ -1,7 +1,7 @@
 """The answers about tenancy: `workspaces` (across the fleet or on one cluster) and
 `projects` (one cluster's namespaces, grouped by workspace), inconsistent ones first.
 
-The analysis itself (placement, drift, label/owner mismatches) is `handlers.fleet_projects`;
+The analysis itself (placement, drift, label/owner mismatches) is `k8s.fleet.projects`;
 this only lays it out, escaped, under the message budget.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from handlers import fleet
 from handlers.answer import _ask, _c, _Message, _more
 from handlers.blocks import Rendered, code, escape_mrkdwn, names_inline, plain, plural, slack_date
-from handlers.fleet import Fleet
+from k8s import fleet
 from k8s.facts import ClusterFacts
+from k8s.fleet import Fleet
 
 # ---- workspaces ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The fleet views (handlers/fleet.py) from hand-made facts, without any server.
+"""The fleet views (k8s/fleet/) from hand-made facts, without any server.
 
 Checks: a member's host is the host whose Cluster object claims the member's kube-system UID (not
 its name), by name only when the member cannot be read; renamed, doubly claimed, not Ready and
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from handlers import fleet
+from k8s import fleet
 from k8s.facts import (
     ClusterFacts,
     ClusterObjectInfo,

@@ -39,9 +39,10 @@ from slackstub.rules import check_message_content
 from bot import db, store
 from bot.audit import Actor
 from bot.states import RequestState
-from handlers import fleet, queries, render_queries
+from handlers import queries, render_queries
 from handlers.blocks import MAX_BLOCKS, MAX_MESSAGE_TEXT, text_size
 from handlers.grammar import GRAMMAR, parse
+from k8s import fleet
 from k8s.facts import ClusterFacts, ClusterObjectInfo, NamespaceInfo, OwnerRef, WorkspaceInfo
 
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)

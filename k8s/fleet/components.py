@@ -1,7 +1,7 @@
 """Which pluggable components are enabled on one cluster and not on another.
 
-This answers `components <a> vs <b>`, and gives `handlers.fleet` the difference it reports
-between a member and its host; `handlers.fleet` re-exports everything here.
+This answers `components <a> vs <b>`, and gives `k8s.fleet` the difference it reports
+between a member and its host; `k8s.fleet` re-exports everything here.
 """
 
 from __future__ import annotations

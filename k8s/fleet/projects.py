@@ -2,7 +2,7 @@
 ownerReference disagree, workspaces made on a member instead of through its host, and
 workspaces a host places where they are not (or no longer) bound.
 
-Split from `handlers.fleet`, which builds the cluster topology these checks lean on and
+Split from `k8s.fleet`, which builds the cluster topology these checks lean on and
 re-exports everything here; pure functions of gathered `ClusterFacts`, like the rest of it.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from k8s.facts import ClusterFacts, NamespaceInfo
 
 if TYPE_CHECKING:
-    from handlers.fleet import Fleet
+    from k8s.fleet import Fleet
 
 SYSTEM_WORKSPACE = "system-workspace"
 

@@ -5,7 +5,7 @@ object claims a member by the member's kube-system UID (`status.uid`), not by na
 else the chat answers show (jwtSecret groups, orphaned namespaces, workspace drift, component
 differences) is derived here, without I/O, so it can be tested from hand-made facts and rendered
 for Slack, the App Home tab and the console alike; the namespace and workspace consistency
-checks live in `handlers.fleet_projects` and are re-exported here. Nothing here ever sees a
+checks live in `k8s.fleet.projects` and are re-exported here. Nothing here ever sees a
 secret: jwtSecrets arrive as fingerprints and leave as group letters ("A", "B").
 """
 
@@ -16,8 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from handlers.fleet_components import HOST_ONLY_COMPONENTS, ComponentDiff, component_diff
-from handlers.fleet_projects import (
+from k8s.facts import ClusterFacts
+from k8s.fleet.components import HOST_ONLY_COMPONENTS, ComponentDiff, component_diff
+from k8s.fleet.projects import (
     SYSTEM_WORKSPACE,
     ProjectRow,
     WorkspacePlace,
@@ -28,7 +29,6 @@ from handlers.fleet_projects import (
     workspace_exists,
     workspaces,
 )
-from k8s.facts import ClusterFacts
 
 __all__ = [
     "HOST_ONLY_COMPONENTS",
