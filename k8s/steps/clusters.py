@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -43,6 +43,18 @@ def _at(condition: Obj) -> datetime:
         with contextlib.suppress(TypeError, ValueError):
             parsed.append(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")))
     return max(parsed, default=datetime.min.replace(tzinfo=UTC))
+
+
+def _failures(obj: Obj) -> list[Obj]:
+    """The Cluster's `Federated=False` conditions: KubeSphere's join failed, and says why."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return [c for c in conditions if c.get("type") == "Federated" and c.get("status") == "False"]
+
+
+def _last_failure(obj: Obj | None) -> datetime | None:
+    """When the newest join failure already on the Cluster was written (None: there is none)."""
+    failures = _failures(obj) if obj is not None else []
+    return max((_at(c) for c in failures), default=None)
 
 
 def _claims(obj: Obj) -> str:
@@ -182,19 +194,15 @@ class JoinCluster(StepImpl):
             del kubeconfig
 
         # a failure recorded before this attempt (a resume after the cause was fixed) is old
-        # news: KubeSphere retries the join on its own, so only a fresh one ends the wait
-        since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+        # news: KubeSphere retries the join on its own, so only a newer one ends the wait
+        seen = _last_failure(obj)
 
         def joined() -> bool:
             current = _cluster(api, member)
             if current is None:
                 return False
             ready, _message = _ready(current)
-            failed = [
-                c
-                for c in (current.get("status") or {}).get("conditions") or []
-                if c.get("type") == "Federated" and c.get("status") == "False" and _at(c) >= since
-            ]
+            failed = [c for c in _failures(current) if seen is None or _at(c) > seen]
             if failed:
                 # upstream writes the error itself as the condition's reason
                 message, reason = str(failed[0].get("message")), str(failed[0].get("reason"))
