@@ -418,6 +418,18 @@ def test_account_types_are_federated_to_every_cluster(
     wait_for(lambda: fleet.get("member-a", gvr, "kf-test") is None, "copy deleted", 10)
 
 
+def test_a_member_event_is_reconciled_after_the_retry_delay(fleet: Fleet) -> None:
+    """A managed copy deleted on a member comes back, but only once the member informer's
+    event has waited out the worker's RetryDelay (not inside the delete that caused it)."""
+    gvr = (IAM, "v1alpha2", "globalroles")
+    fleet.create("host-a", gvr, {"metadata": {"name": "kf-drift"}, "rules": []})
+    fleet.settle()
+    fleet.custom("member-a").delete_cluster_custom_object(*gvr, "kf-drift")
+    assert fleet.get("member-a", gvr, "kf-drift") is None
+    wait_for(lambda: fleet.get("member-a", gvr, "kf-drift") is not None, "copy re-created", 10)
+    assert labels(fleet.get("member-a", gvr, "kf-drift"))[MANAGED] == "true"
+
+
 # ---- (vi) deletion -----------------------------------------------------------------------------
 
 

@@ -27,6 +27,12 @@ kubernetes-sigs/kubefed master (16fb853); citations below are to that tree. Why 
   `kubefed.io/deleteoption` (`util/deletionannotation.go`; `{"propagationPolicy":"Orphan"}` still
   deletes the copy, orphaning its dependents), and `kubefed.io/sync-controller` is removed only
   once no copy remains. In v0.8.1 any KubeFedCluster that is not ready blocks this.
+- Timing (`sync/controller.go` newKubeFedSyncController, `util/worker.go` EnqueueForRetry,
+  `util/delaying_deliverer.go` DeliverAt): a member informer's event re-queues the federated
+  object after the worker's RetryDelay, and a key already waiting keeps its earlier time. So two
+  hosts that both manage one member take turns instead of spinning. Upstream's default is 10 s
+  (its integration tests lower it to 50 ms, controller.go minimizeLatency); the simulator waits
+  0.5 s, where two hosts' fight over a member costs tens of writes a second, not hundreds.
 """
 
 from __future__ import annotations
@@ -75,6 +81,8 @@ FINALIZER = "kubefed.io/sync-controller"
 ORPHAN_ANNOTATION = "kubefed.io/orphan"
 DELETE_OPTION = "kubefed.io/deleteoption"
 # accessor.go isSystemNamespace: never federated, never un-labelled
+# util/worker.go RetryDelay (10 s upstream), scaled down so that tests wait less
+MEMBER_EVENT_RETRY_DELAY = 0.5
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "default", FEDERATION_NS})
 # fields of a live object the API server owns; KubeFed sends them back unchanged
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp")
@@ -153,9 +161,13 @@ class KubeFedSync:
     def __init__(self, tc: TypeConfig) -> None:
         self.tc = tc
         self.is_ns = tc.target is NAMESPACES
+        self.retry_key = f"sim/kubefed-retry/{tc.federated.key}"
         self.watches = frozenset(
-            {tc.federated.key, tc.target.key, KUBEFEDCLUSTERS.key, CLUSTERS.key}
+            {tc.federated.key, tc.target.key, KUBEFEDCLUSTERS.key, CLUSTERS.key, self.retry_key}
         )
+        # (host, name) re-queued by a member event and not yet reconciled (DeliverAt keeps the
+        # earlier delivery of a key that is already waiting)
+        self._waiting: set[tuple[str, str]] = set()
         # the member informers' caches: (cluster, name) of objects seen labelled managed=true
         self._cache: set[tuple[str, str]] = set()
         # PropagatedVersion: (host, fed ns, name, cluster) → (template+overrides hash, version)
@@ -169,6 +181,10 @@ class KubeFedSync:
         if rkey in (KUBEFEDCLUSTERS.key, CLUSTERS.key):
             if is_host(cluster):
                 self._clusters_changed(world, cluster)
+            return
+        if rkey == self.retry_key:
+            self._waiting.discard((cluster.name, name))
+            self.reconcile(world, cluster, name, source_is_federated=False)
             return
         if rkey == self.tc.federated.key:
             if is_host(cluster):
@@ -193,7 +209,14 @@ class KubeFedSync:
             if (seen or is_managed(obj) or own_ns) and cluster in joined_members(
                 world, host
             ).values():
-                self.reconcile(world, host, name, source_is_federated=False)
+                self._retry(world, host, name)
+
+    def _retry(self, world: World, host: SimCluster, name: str) -> None:
+        """EnqueueForRetry: the reconcile runs after RetryDelay, once for all events meanwhile."""
+        if (host.name, name) in self._waiting:
+            return
+        self._waiting.add((host.name, name))
+        world.enqueue(host.name, self.retry_key, "", name, delay=MEMBER_EVENT_RETRY_DELAY)
 
     def _clusters_changed(self, world: World, host: SimCluster) -> None:
         """ClusterAvailable/Unavailable → reconcileOnClusterChange (all federated objects), and a
