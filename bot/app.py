@@ -105,7 +105,7 @@ def build(
     identity: Identity | None = None,
     notifier: Notifier | None = None,
 ) -> Bot:
-    from handlers import actions, commands, home
+    from handlers import actions, commands, home, migrate_modal
     from handlers.identity import SlackIdentity
     from handlers.notify import SlackNotifier
 
@@ -227,6 +227,7 @@ def build(
         metrics.SLACK_REQUESTS.labels(kind).inc()
         next()
 
+    migrate_modal.register(app, ctx)  # before commands: bare `/ksmc migrate` opens the form
     commands.register(app, ctx)
     actions.register(app, ctx)
     home.register(app, ctx)

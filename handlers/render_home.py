@@ -9,7 +9,8 @@ from datetime import datetime
 
 from bot.snapshot import RequestSnapshot
 from handlers.answer import Blocks, _ask, _finding, _Message, _more
-from handlers.blocks import plural, slack_date
+from handlers.blocks import actions, button, plural, slack_date
+from handlers.migrate_form import OPEN_ACTION
 from handlers.render_fleet import cluster_line
 from handlers.render_history import history_line
 from k8s.fleet import Fleet
@@ -25,6 +26,10 @@ def render_home(view: Fleet | None, requests: Sequence[RequestSnapshot], now: da
     None while the clusters are still being read."""
     m = _Message("home", MAX_HOME_BLOCKS, MAX_HOME_TEXT)
     m.header("ksmc-bot · KubeSphere fleet")
+    # the form that builds `/ksmc migrate …` (handlers.migrate_modal opens it)
+    m.blocks.append(
+        actions([button("New migration", OPEN_ACTION, "new", style="primary")], m.ids("new"))
+    )
     if view is None:
         m.section("⏳ Reading the clusters…", "loading")
     else:

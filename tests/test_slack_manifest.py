@@ -31,13 +31,16 @@ SOURCES = [*sorted((ROOT / "bot").rglob("*.py")), *sorted((ROOT / "handlers").rg
 #: Bot-token scope each Web API method needs (None: no scope), from Slack's method reference
 #: (https://docs.slack.dev/reference/methods/<method>, "Required scopes"):
 #: chat.postMessage, chat.update → chat:write; users.info → users:read; usergroups.users.list →
-#: usergroups:read; views.publish needs none (a bot publishes its own App Home).
+#: usergroups:read; views.publish needs none (a bot publishes its own App Home); views.open and
+#: views.update need none either (a trigger_id from the user's own interaction is the permission).
 METHOD_SCOPES: dict[str, str | None] = {
     "chat.postMessage": "chat:write",
     "chat.update": "chat:write",
     "users.info": "users:read",
     "usergroups.users.list": "usergroups:read",
     "views.publish": None,
+    "views.open": None,
+    "views.update": None,
 }
 #: A slash command needs the `commands` scope (https://docs.slack.dev/interactivity/implementing-slash-commands).
 COMMAND_SCOPE = "commands"
@@ -90,6 +93,16 @@ def decorated(kind: str) -> set[str]:
     }
 
 
+def registers(kind: str) -> bool:
+    """Whether the code registers any `app.<kind>(…)` listener (`app.options(action_id)`)."""
+    return any(
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr == kind
+        and _receiver_name(call.func.value) == "app"
+        for call in _calls()
+    )
+
+
 def manifest(mode: str) -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(MANIFESTS[mode].read_text())
     return loaded
@@ -101,6 +114,8 @@ def test_the_code_is_read_as_expected() -> None:
     assert {"chat.postMessage", "chat.update", "users.info", "views.publish"} <= web_api_methods()
     assert decorated("command") == {"/ksmc"}
     assert "app_home_opened" in decorated("event")
+    assert {"views.open", "views.update"} <= web_api_methods()  # the migration form
+    assert registers("options") and registers("view")
 
 
 @pytest.mark.parametrize("mode", MANIFESTS)
@@ -135,12 +150,17 @@ def test_http_mode_sends_everything_to_the_events_endpoint_and_socket_mode_nowhe
         http_m["settings"]["event_subscriptions"]["request_url"],
         http_m["settings"]["interactivity"]["request_url"],
     }
+    if registers("options"):  # external selects load options from this URL in HTTP mode
+        urls.add(http_m["settings"]["interactivity"]["message_menu_options_url"])
+    else:
+        assert "message_menu_options_url" not in http_m["settings"]["interactivity"]
     assert urls == {"https://ksmc.example.com/slack/events"}
     assert http_m["settings"]["socket_mode_enabled"] is False
     assert socket_m["settings"]["socket_mode_enabled"] is True
     assert "url" not in socket_m["features"]["slash_commands"][0]
     assert "request_url" not in socket_m["settings"]["event_subscriptions"]
     assert "request_url" not in socket_m["settings"]["interactivity"]
+    assert "message_menu_options_url" not in socket_m["settings"]["interactivity"]
 
 
 def test_readme_creates_the_app_from_the_manifests() -> None:

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import rules
+from .modals import ModalFailure, Modals
 from .signing import APP_ID, BOT_ID, BOT_NAME, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME
 from .socket_mode import SocketModeStub
 
@@ -269,6 +270,8 @@ class SlackStub:
         self._view_seq = 0
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.modals = Modals(self._lock, self._violate, self._enforce)
+        """Modals: trigger ids, open views, what the user enters (see :mod:`.modals`)."""
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "api.test": lambda args: {"ok": True, "args": args},
             "auth.test": self._auth_test,
@@ -280,6 +283,8 @@ class SlackStub:
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
             "views.publish": self._views_publish,
+            "views.open": _modal_method(self.modals.views_open),
+            "views.update": _modal_method(self.modals.views_update),
             "apps.connections.open": self._apps_connections_open,
         }
         self.add_user(BOT_USER_ID, BOT_NAME, real_name="KSMC Bot", is_bot=True)
@@ -854,6 +859,18 @@ class SlackStub:
             self._ephemerals.append(
                 Ephemeral(hook.channel, hook.user, self._next_ts(), text, blocks)
             )
+
+
+def _modal_method(
+    method: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def call(args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return method(args)
+        except ModalFailure as failure:
+            raise SlackApiFailure(failure.error, failure.messages) from None
+
+    return call
 
 
 class _RateLimited(Exception):
