@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from k8s.sim import yamltext
+
 # files that do exist inside a KubeSphere pod: its own service-account mount
 POD_SA_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 POD_FILES = {POD_SA_TOKEN, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"}
@@ -101,7 +103,7 @@ def _missing(path: str) -> str:
 def load(data: bytes) -> RestConfig:
     """clientcmd.RESTConfigFromKubeConfig(data) as run inside a KubeSphere pod."""
     try:
-        config = yaml.safe_load(data) if data.strip() else {}
+        config = yamltext.parse(data) if data.strip() else {}
     except yaml.YAMLError as e:
         raise ConfigError(f"error converting YAML to JSON: {e}") from e
     if not isinstance(config, dict):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from k8s.sim import yamltext
 from k8s.sim.resources import CLUSTERCONFIGURATIONS, CONFIGMAPS, NAMESPACES
 from k8s.sim.store import meta
 
@@ -82,7 +83,7 @@ def read_config(cluster: SimCluster) -> Obj | None:
     if cm is None:
         return None
     try:
-        parsed = yaml.safe_load((cm.get("data") or {}).get("kubesphere.yaml") or "")
+        parsed = yamltext.parse((cm.get("data") or {}).get("kubesphere.yaml") or "")
     except yaml.YAMLError:
         return None
     return parsed if isinstance(parsed, dict) else None

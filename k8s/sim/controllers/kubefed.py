@@ -30,9 +30,9 @@ kubernetes-sigs/kubefed master (16fb853); citations below are to that tree. Why 
 - Timing (`sync/controller.go` newKubeFedSyncController, `util/worker.go` EnqueueForRetry,
   `util/delaying_deliverer.go` DeliverAt): a member informer's event re-queues the federated
   object after the worker's RetryDelay, and a key already waiting keeps its earlier time. So two
-  hosts that both manage one member take turns instead of spinning. Upstream's default is 10 s
-  (its integration tests lower it to 50 ms, controller.go minimizeLatency); the simulator waits
-  0.5 s, where two hosts' fight over a member costs tens of writes a second, not hundreds.
+  hosts that both manage one member take turns instead of spinning. Upstream's default is 10 s;
+  the simulator waits the 50 ms upstream's own integration tests set (controller.go
+  minimizeLatency), because every world the tests build waits out these delays.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ FINALIZER = "kubefed.io/sync-controller"
 ORPHAN_ANNOTATION = "kubefed.io/orphan"
 DELETE_OPTION = "kubefed.io/deleteoption"
 # accessor.go isSystemNamespace: never federated, never un-labelled
-# util/worker.go RetryDelay (10 s upstream), scaled down so that tests wait less
-MEMBER_EVENT_RETRY_DELAY = 0.5
+# util/worker.go RetryDelay: 10 s upstream, 50 ms in upstream's tests (minimizeLatency)
+MEMBER_EVENT_RETRY_DELAY = 0.05
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "default", FEDERATION_NS})
 # fields of a live object the API server owns; KubeFed sends them back unchanged
 SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "deletionTimestamp")
