@@ -40,16 +40,14 @@ from handlers.migrate_form import (
     SYSTEM_WORKSPACE,
     FleetChoices,
     FormMeta,
-    Submission,
     action_id,
     choices_of,
     form_view,
     loading_view,
     message_view,
     options_for,
-    read_submission,
-    selected_member,
 )
+from handlers.migrate_submission import Submission, read_submission, selected_member
 from k8s.gather import gather_all
 
 log = logging.getLogger("ksmc.form")
@@ -299,7 +297,8 @@ def submit(
     ctx: BotContext, fleet: FormFleet, ack: Ack, body: dict[str, Any], client: WebClient
 ) -> None:
     """Field errors in the acknowledgement (nothing stored, nothing audited), or the command
-    handed to `handle_command` after acknowledging with "requesting…"."""
+    handed to `handle_command`, acknowledged with its outcome when that comes within
+    `OUTCOME_WAIT` (the usual case), else with "requesting…" and the outcome drawn later."""
     view = body.get("view") or {}
     meta = FormMeta.load(view.get("private_metadata"))
     values = (view.get("state") or {}).get("values") or {}
@@ -310,7 +309,6 @@ def submit(
         ack(response_action="errors", errors=result)
         return
     meta = FormMeta(channel=result.channel, member=result.command.member)
-    ack(response_action="update", view=message_view("⏳ Requesting…", meta, note=_typed(result)))
     user = body.get("user") or {}
     view_id = str(view.get("id") or "")
     command = {
@@ -325,6 +323,15 @@ def submit(
     }
     respond = ModalRespond(client, view_id, meta, result)
     after_ack(ctx, "a migration form", lambda: handle_command(ctx, command, respond))
+    ack(response_action="update", view=respond.first_view(OUTCOME_WAIT))
+
+
+#: How long a submission's acknowledgement waits for the outcome (stored, or refused and why):
+#: well inside Slack's 3 s, and far more than storing a request takes.
+OUTCOME_WAIT = 1.5
+#: Slack applies an acknowledgement's view when the response reaches it; a `views.update` sent
+#: right after could arrive first and be overwritten, so a late outcome waits this long.
+AFTER_ACK = 1.0
 
 
 def _typed(result: Submission) -> str:
@@ -334,7 +341,8 @@ def _typed(result: Submission) -> str:
 
 class ModalRespond(Respond):
     """A typed command's answer goes to its response_url; a form's answer replaces the form, so
-    the outcome (request received, or why not) is where the user is looking."""
+    the outcome (request received, or why not) is where the user is looking: in the
+    acknowledgement when it comes in time, else by `views.update` once Slack has shown that."""
 
     def __init__(self, client: WebClient, view_id: str, meta: FormMeta, result: Submission) -> None:
         super().__init__(response_url=None)
@@ -342,15 +350,30 @@ class ModalRespond(Respond):
         self.view_id = view_id
         self.meta = meta
         self.result = result
+        self._lock = threading.Lock()
+        self._answered = threading.Event()
+        self._early: dict[str, Any] | None = None
+        self._acked_at: float | None = None
+
+    def first_view(self, wait: float) -> dict[str, Any]:
+        """The view to acknowledge with: the outcome if it came within `wait` seconds."""
+        self._answered.wait(wait)
+        with self._lock:
+            self._acked_at = time.monotonic()
+            return self._early or message_view(
+                "⏳ Requesting…", self.meta, note=_typed(self.result)
+            )
 
     def __call__(
         self, text: str | dict[str, Any] = "", *args: Any, **kwargs: Any
     ) -> WebhookResponse:
-        shown = str(text) or "Done."
-        _update(
-            self.client,
-            self.view_id,
-            message_view(shown, self.meta, note=_typed(self.result)),
-            None,
-        )
+        shown = message_view(str(text) or "Done.", self.meta, note=_typed(self.result))
+        with self._lock:
+            acked_at = self._acked_at
+            if acked_at is None:
+                self._early = shown
+                self._answered.set()
+        if acked_at is not None:
+            time.sleep(max(0.0, AFTER_ACK - (time.monotonic() - acked_at)))
+            _update(self.client, self.view_id, shown, None)
         return WebhookResponse(url="", status_code=200, body="ok", headers={})

@@ -33,14 +33,19 @@ def post_payload(client: Client, payload: dict[str, Any]) -> tuple[int, Any, flo
 
 
 def type_command(
-    client: Client, env: Env, text: str, user: str = ALICE, trigger_age: float = 0.0
+    client: Client,
+    env: Env,
+    text: str,
+    user: str = ALICE,
+    trigger_age: float = 0.0,
+    channel: str = CHANNEL,
 ) -> str:
     """A slash command whose trigger id the stand-in issued `trigger_age` seconds ago; returns
     the name of its response_url hook."""
     hook = f"form-cmd-{time.monotonic_ns()}"
-    url = env.stub.response_url(hook, channel=CHANNEL, user=user)
+    url = env.stub.response_url(hook, channel=channel, user=user)
     trigger = env.stub.modals.trigger(user, age=trigger_age)
-    body = slash_command_body(text, user, CHANNEL, TEAM_ID, url, trigger_id=trigger)
+    body = slash_command_body(text, user, channel, TEAM_ID, url, trigger_id=trigger)
     assert client.post(body, sign(SECRET, body)).status_code == 200
     return hook
 

@@ -11,6 +11,7 @@ form (which then asks for the channel); an expired trigger id is explained to th
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -229,6 +230,36 @@ def test_app_home_button_opens_the_form_which_asks_for_the_channel(bot: Client, 
     assert "migrate member-a to host-b keep all dry-run" in request_message(
         env, request_id, "dry run"
     )
+
+
+def test_the_channel_is_checked_when_filled_and_again_when_submitted(tmp_path: Path) -> None:
+    """KSMC_CHANNELS: typed elsewhere, the form says where instead of asking; a submission whose
+    private_metadata names another channel than where it was typed (the form carries it; Slack
+    only signs the request) is refused by the service, audited, and nothing is stored."""
+    url = f"sqlite:///{tmp_path / 'ksmc.db'}"
+    db.upgrade(url)
+    with environment(tmp_path, url, KSMC_CHANNELS=CHANNEL) as env, in_process(env) as (bot, _):
+        type_command(bot, env, "migrate", channel="C0ELSEWHERE")
+        refused = wait_for(lambda: env.stub.modals.open_views(ALICE), 10, "the form")[0]
+        wait_for(
+            lambda: "can only be requested in" in str(env.stub.modals.view(refused.id)), 10, "why"
+        )
+        assert not env.stub.modals.view(refused.id).inputs()  # type: ignore[union-attr]
+
+        type_command(bot, env, "migrate")
+        form = choose_member(bot, env, filled_form(env).id, "member-a")
+        env.stub.modals.choose(form.id, HOST, "host-b")
+        env.stub.modals.choose(form.id, FLAGS, ["keep-all"])
+        payload = env.stub.modals.submission(form.id)
+        payload["view"]["private_metadata"] = json.dumps({"channel": "C0ELSEWHERE"})
+        status, answer, elapsed = post_payload(bot, payload)
+        env.stub.modals.submission_answered(form.id, status, answer, elapsed)
+        wait_for(
+            lambda: "can only be requested in" in str(env.stub.modals.view(form.id)), 10, "why"
+        )
+        assert latest_request_id(env) is None
+        assert "request.refused" in audit_actions(env)
+        assert env.stub.violations == []
 
 
 def test_an_expired_trigger_id_is_explained(bot: Client, env: Env) -> None:
