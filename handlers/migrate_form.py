@@ -36,6 +36,7 @@ from slack_sdk.models.views import View
 
 from handlers.blocks import clip, code, escape_mrkdwn
 from handlers.grammar import is_valid_name
+from k8s.facts import ClusterFacts
 from k8s.fleet import Fleet
 
 CALLBACK_ID = "ksmc_migrate_form"
@@ -117,18 +118,19 @@ class FleetChoices:
         return tuple(h for h in self.hosts if h not in (current, member))
 
 
+def movable_namespaces(facts: ClusterFacts) -> tuple[str, ...]:
+    """The namespaces of a member one may keep or discard: not KubeSphere's own, not going."""
+    return tuple(
+        sorted(
+            n.name for n in facts.namespaces if n.workspace != SYSTEM_WORKSPACE and not n.deleting
+        )
+    )
+
+
 def choices_of(view: Fleet) -> FleetChoices:
     members = {r.name: r.host for r in view.rows if r.reachable and r.role == "member"}
     namespaces = {
-        name: tuple(
-            sorted(
-                n.name
-                for n in view.facts[name].namespaces
-                if n.workspace != SYSTEM_WORKSPACE and not n.deleting
-            )
-        )
-        for name in members
-        if name in view.facts
+        name: movable_namespaces(view.facts[name]) for name in members if name in view.facts
     }
     return FleetChoices(
         members=dict(sorted(members.items())),

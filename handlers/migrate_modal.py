@@ -37,7 +37,6 @@ from handlers.migrate_form import (
     HOST,
     MEMBER,
     OPEN_ACTION,
-    SYSTEM_WORKSPACE,
     FleetChoices,
     FormMeta,
     action_id,
@@ -45,6 +44,7 @@ from handlers.migrate_form import (
     form_view,
     loading_view,
     message_view,
+    movable_namespaces,
     options_for,
 )
 from handlers.migrate_submission import Submission, read_submission, selected_member
@@ -272,22 +272,21 @@ def option_names(
     if member is None:
         return ()
     names = fleet.namespaces(member)
-    if names is None:
-        names = _read_namespaces(ctx, member)
-        fleet.put_namespaces(member, names)
-    return names
+    return names if names is not None else _read_namespaces(ctx, fleet, member)
 
 
-def _read_namespaces(ctx: BotContext, member: str) -> tuple[str, ...]:
-    """One member's namespaces, read within `OPTIONS_READ_TIMEOUT` (none when it is slower)."""
+def _read_namespaces(ctx: BotContext, fleet: FormFleet, member: str) -> tuple[str, ...]:
+    """One member's namespaces, read within `OPTIONS_READ_TIMEOUT` and remembered; none when
+    it cannot be read in time (not remembered: the next keystroke tries again)."""
     if ctx.registry is None or member not in ctx.known_clusters():
         return ()
     facts = gather_all(ctx.registry, [member], OPTIONS_READ_TIMEOUT, slots=ctx.read_slots)[member]
-    return tuple(
-        sorted(
-            n.name for n in facts.namespaces if n.workspace != SYSTEM_WORKSPACE and not n.deleting
-        )
-    )
+    if not facts.reachable:
+        log.info("no namespace options for %s: %s", member, facts.error)
+        return ()
+    names = movable_namespaces(facts)
+    fleet.put_namespaces(member, names)
+    return names
 
 
 # ---- submitting ------------------------------------------------------------------------------
