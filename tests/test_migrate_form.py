@@ -6,7 +6,9 @@ and within 3 s, view limits, only offered options can be picked, answers within 
 Checks: a submitted form becomes the very request the typed command makes (same approval
 message, showing the command text); an invalid one gets errors under its fields and stores and
 audits nothing; 5,000 namespaces are searched as the user types; App Home's button opens the
-form (which then asks for the channel); an expired trigger id is explained to the user.
+form (which then asks for the channel); KSMC_CHANNELS is checked when the form is filled and
+again on submit; an expired trigger id is explained to the user; and all of it over Socket Mode,
+where options and the submission's answer travel in the envelope acks.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bot_harness import (
     Env,
     audit_actions,
     environment,
+    free_port,
     in_process,
     latest_request_id,
     message_ts,
@@ -41,10 +44,11 @@ from form_harness import (
     suggest,
     type_command,
 )
-from slackstub import APP_ID, TEAM_ID
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slackstub import APP_ID, TEAM_ID, slash_command_fields
 from test_home import open_home
 
-from bot import db
+from bot import app, db, settings
 from bot.states import RequestState as S
 from handlers.migrate_form import (
     AT,
@@ -52,6 +56,7 @@ from handlers.migrate_form import (
     FLAGS,
     HOST,
     KEEP,
+    MEMBER,
     OPEN_ACTION,
 )
 from handlers.migrate_form import (
@@ -269,3 +274,59 @@ def test_an_expired_trigger_id_is_explained(bot: Client, env: Env) -> None:
     assert answers[0].get("response_type") == "ephemeral"
     assert env.stub.modals.open_views(ALICE) == []
     assert latest_request_id(env) is None
+
+
+def test_the_form_over_socket_mode(tmp_path: Path) -> None:
+    """Socket Mode: options and the submission's response_action travel in the envelope acks."""
+    url = f"sqlite:///{tmp_path / 'ksmc.db'}"
+    db.upgrade(url)
+    with environment(tmp_path, url) as env:
+        environ = env.environ(free_port())
+        environ["SLACK_APP_TOKEN"] = "xapp-1-A0KSMC-123-socketmodetoken"
+        bot = app.build(settings.load(environ))
+        handler = SocketModeHandler(bot.slack, environ["SLACK_APP_TOKEN"])
+        bot.start_background()
+        handler.connect()  # type: ignore[no-untyped-call]
+        socket = env.stub.socket
+
+        def send(kind: str, payload: dict[str, Any]) -> tuple[Any, float]:
+            started = time.monotonic()
+            ack = socket.wait_ack(socket.send_envelope(kind, payload), 5.0)
+            assert ack is not None
+            return ack.get("payload"), time.monotonic() - started
+
+        try:
+            socket.wait_connected()
+            hook = env.stub.response_url("sm-form", channel=CHANNEL, user=ALICE)
+            trigger = env.stub.modals.trigger(ALICE)
+            send(
+                "slash_commands",
+                slash_command_fields("migrate", ALICE, CHANNEL, TEAM_ID, hook, trigger),
+            )
+            form = filled_form(env)
+            env.stub.modals.choose(form.id, MEMBER, "member-a")
+            before = form.hash
+            send("interactive", env.stub.modals.action(form.id, MEMBER))
+            wait_for(lambda: env.stub.modals.view(form.id).hash != before, 10, "the redraw")  # type: ignore[union-attr]
+            env.stub.modals.choose(form.id, HOST, "host-b")
+            suggestion = env.stub.modals.suggestion(form.id, KEEP, "ns")
+            answer, elapsed = send("interactive", suggestion)
+            offered = env.stub.modals.options_answered(
+                form.id, suggestion["action_id"], 200, answer, elapsed
+            )
+            assert {o["value"] for o in offered} == {"ns1", "ns2", "ns3"}
+            env.stub.modals.choose(form.id, KEEP, ["ns1", "ns2"])
+            answer, elapsed = send("interactive", env.stub.modals.submission(form.id))
+            assert (
+                env.stub.modals.submission_answered(form.id, 200, answer, elapsed)[
+                    "response_action"
+                ]
+                == "update"
+            )
+            request_id = wait_for(lambda: latest_request_id(env), 10, "the request")
+            shown = request_message(env, request_id)
+            assert "`/ksmc migrate member-a to host-b keep ns1,ns2`" in shown
+        finally:
+            handler.close()  # type: ignore[no-untyped-call]
+            bot.close()
+        assert env.stub.violations == []
