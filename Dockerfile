@@ -20,6 +20,7 @@ RUN python -m venv /opt/venv \
 # Only what the project is built from (see .dockerignore), with the locked setuptools.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+COPY console ./console
 COPY handlers ./handlers
 COPY k8s ./k8s
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation . \

@@ -32,10 +32,12 @@ run: $(STAMP) ## the whole bot in a terminal on the simulated fleet (no terminal
 sim: $(STAMP) ## start the simulated clusters only (demo world)
 	$(BIN)/ksmc-bot sim --world demo --kubeconfig-out .tmp/kubeconfig
 
-lint: $(STAMP) ## ruff and mypy (strict)
-	$(BIN)/ruff check bot handlers k8s tests benchmarks
-	$(BIN)/ruff format --check bot handlers k8s tests benchmarks
+lint: $(STAMP) ## ruff, mypy (strict), the layer contracts (import-linter) and dead code (vulture)
+	$(BIN)/ruff check bot console handlers k8s tests benchmarks
+	$(BIN)/ruff format --check bot console handlers k8s tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/vulture
 
 test: $(STAMP) ## lint, then the whole test suite on SQLite and a throwaway PostgreSQL
 	$(MAKE) lint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
@@ -106,6 +107,14 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+#: Subcommands whose modules sit above `bot` (the console front end) or beside the product (the
+#: simulator): imported by name, and only for the subcommand that runs, so `serve` loads neither.
+FRONT_ENDS = {
+    "console": ("console.main", "the bot in a terminal, without Slack (default: the demo fleet)"),
+    "sim": ("k8s.sim.cli", "run simulated KubeSphere clusters"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ksmc-bot", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -131,13 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     aud.set_defaults(func=_audit)
 
-    from bot import console
-
-    console.add_parser(sub)
-
-    from k8s.sim import cli as sim_cli
-
-    sim_cli.add_parser(sub)
+    chosen = next((a for a in (sys.argv[1:] if argv is None else argv) if a[:1] != "-"), None)
+    for name, (module, summary) in FRONT_ENDS.items():
+        if name == chosen:  # its module (the simulator, the terminal UI) only when it runs
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary, add_help=False)
     args = parser.parse_args(argv)
     func: Any = args.func
     result: int = func(args)

@@ -121,9 +121,6 @@ class TimerScheduler:
         for kind in KINDS:
             self._remove(kind, request_id)
 
-    def jobs(self) -> list[str]:
-        return sorted(job.id for job in self._sched.get_jobs())
-
 
 class LeaderScheduler:
     """The `Scheduler` port on every replica: jobs are placed only by the leader; what another

@@ -8,7 +8,6 @@ that writes its audit event in the same transaction, commits, and only then tell
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,7 +74,6 @@ class RequestService:
         self.scheduler = scheduler
         self.preflight_fn = preflight
         self.clock = clock
-        self._message_lock = threading.Lock()
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -92,7 +92,6 @@ class ClusterApi:
         self._client = api_client
         self._core = k8s_client.CoreV1Api(api_client)
         self._custom = k8s_client.CustomObjectsApi(api_client)
-        self._coordination = k8s_client.CoordinationV1Api(api_client)
         self._rbac = k8s_client.RbacAuthorizationV1Api(api_client)
 
     def __repr__(self) -> str:
@@ -204,11 +203,6 @@ class ClusterApi:
             ),
         )
 
-    def get_cluster_role_binding(self, name: str) -> Obj:
-        return self._json(
-            Mode.READ, lambda t: self._rbac.read_cluster_role_binding(name, **_raw(t))
-        )
-
     def delete_cluster_role_binding(self, name: str) -> Obj:
         return self._json(
             Mode.IDEMPOTENT, lambda t: self._rbac.delete_cluster_role_binding(name, **_raw(t))
@@ -235,32 +229,6 @@ class ClusterApi:
                     limit=limit, _continue=token, **_raw(t)
                 )
             )
-        )
-
-    # ---- leases (leader election) ----------------------------------------------------------
-
-    def get_lease(self, namespace: str, name: str) -> Obj:
-        return self._json(
-            Mode.READ,
-            lambda t: self._coordination.read_namespaced_lease(name, namespace, **_raw(t)),
-        )
-
-    def create_lease(self, namespace: str, body: Obj, *, idempotent: bool = False) -> Obj:
-        lease = _as_lease(body)
-        return self._json(
-            _write_mode(idempotent),
-            lambda t: self._coordination.create_namespaced_lease(namespace, lease, **_raw(t)),
-        )
-
-    def replace_lease(self, namespace: str, name: str, body: Obj) -> Obj:
-        """PUT guarded by the body's `metadata.resourceVersion`, so repeating it is safe."""
-        mode = Mode.IDEMPOTENT if (body.get("metadata") or {}).get("resourceVersion") else Mode.ONCE
-        lease = _as_lease(body)
-        return self._json(
-            mode,
-            lambda t: self._coordination.replace_namespaced_lease(
-                name, namespace, lease, **_raw(t)
-            ),
         )
 
     # ---- custom objects --------------------------------------------------------------------
@@ -478,8 +446,3 @@ def _credentials(configuration: k8s_client.Configuration) -> tuple[str, ...]:
 def _model(model: type[T], body: Obj) -> T:
     # The generated client validates and accepts the JSON form of a model argument.
     return cast(T, body)
-
-
-def _as_lease(body: Obj) -> k8s_client.V1Lease:
-    # The generated client validates and accepts the JSON form of a model argument.
-    return cast(k8s_client.V1Lease, body)

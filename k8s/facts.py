@@ -188,9 +188,6 @@ class ClusterFacts:
     def cluster_object(self, name: str) -> ClusterObjectInfo | None:
         return next((c for c in self.cluster_objects if c.name == name), None)
 
-    def federated_of(self, kind: str) -> dict[str, FederatedInfo]:
-        return {f.name: f for f in self.federated if f.kind == kind}
-
     def joined_labels(self) -> dict[str, dict[str, str]]:
         """Joined clusters (KubeFedCluster name → labels): what KubeFed selectors match."""
         return {name: dict(labels) for name, labels in self.kubefed_clusters}

@@ -84,10 +84,6 @@ class ClusterRegistry:
             api = self._apis[name] = ClusterApi(name, self.client(name), self.settings)
         return api
 
-    def with_settings(self, settings: ClientSettings) -> ClusterRegistry:
-        """The same clients with other settings (e.g. a shorter timeout, a test clock)."""
-        return ClusterRegistry(self._clients, settings)
-
     def close(self) -> None:
         for api_client in self._clients.values():
             _close(api_client)
@@ -108,7 +104,6 @@ def _join_paths(kubeconfig: str | os.PathLike[str] | Iterable[str | os.PathLike[
 def _new_configuration() -> k8s_client.Configuration:
     configuration = k8s_client.Configuration()
     configuration.retries = False  # k8s.retry decides what to repeat
-    configuration.client_go_retries = False
     return configuration
 
 

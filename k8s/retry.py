@@ -43,9 +43,6 @@ class RetryPolicy:
         return ceiling / 2 + ceiling / 2 * rand
 
 
-NO_RETRY = RetryPolicy(attempts=1)
-
-
 def should_retry(err: ClusterError, mode: Mode) -> bool:
     if not isinstance(err, Transient):
         return False

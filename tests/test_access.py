@@ -367,17 +367,18 @@ def test_create_is_not_repeated_after_a_500_unless_idempotent(
 
 
 def test_create_is_repeated_after_429(fresh_world: Any, fresh_kubeconfig: Path) -> None:
+    """A write that is not safe to repeat (ONCE) is still repeated after 429: the server says
+    it did not process the request."""
     member = fresh_world.clusters["member-a"]
-    leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
-    member.add_fault({"method": "POST", "path": f"{leases}$", "status": 429, "times": 1})
+    accounts = "/api/v1/namespaces/default/serviceaccounts"
+    member.add_fault({"method": "POST", "path": f"{accounts}$", "status": 429, "times": 1})
     with registry_for(fresh_kubeconfig, policy=RetryPolicy(base=0.01)) as reg:
         api = reg.api("member-a")
-        lease = api.create_lease("default", {"metadata": {"name": "ksmc-bot"}})
-        assert lease["metadata"]["name"] == "ksmc-bot"
-        body = {**lease, "spec": {"holderIdentity": "pod-1"}}
-        assert api.replace_lease("default", "ksmc-bot", body)["spec"]["holderIdentity"] == "pod-1"
-        assert api.get_lease("default", "ksmc-bot")["spec"]["holderIdentity"] == "pod-1"
-    assert [r.status for r in requests_to(fresh_world, "member-a", "POST", leases)] == [429, 201]
+        account = api.create_service_account("default", {"metadata": {"name": "ksmc-bot"}})
+        assert account["metadata"]["name"] == "ksmc-bot"
+        listed = api.list_service_accounts("default")
+        assert [a["metadata"]["name"] for a in listed].count("ksmc-bot") == 1
+    assert [r.status for r in requests_to(fresh_world, "member-a", "POST", accounts)] == [429, 201]
 
 
 def test_merge_patch_and_guarded_delete(fresh_world: Any, fresh_registry: ClusterRegistry) -> None:

@@ -1,4 +1,4 @@
-"""`ksmc-bot console` (bot/console.py): the whole bot in a terminal, driven by scripts.
+"""`ksmc-bot console` (console/): the whole bot in a terminal, driven by scripts.
 
 Checks: a scripted session runs the full migration flow through the real handlers, service,
 runner and engine — alice asks, bob presses the numbered Approve button, the member moves — and
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from bot import cli
-from bot.console import blocks_to_text, mrkdwn_to_text
+from console.render import blocks_to_text, mrkdwn_to_text
 from handlers.blocks import actions, button, context, divider, header, section
 from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES
 from k8s.sim.store import meta

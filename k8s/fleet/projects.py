@@ -207,7 +207,3 @@ def _workspace_row(fleet: Fleet, facts: Mapping[str, ClusterFacts], ws: str) -> 
                 now = f"is bound to {placed.host}" if placed.host else "is bound to no host"
                 issues.append(f"{h} still places it on {c}, which {now}")
     return WorkspaceRow(ws, hosts, tuple(placement), tuple(places), tuple(issues))
-
-
-def _labelled_but_absent(count: int, cluster: str) -> str:
-    return f"{count} project(s) on {cluster} are labelled for it, but it is not there"

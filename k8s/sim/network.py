@@ -56,11 +56,6 @@ class DialError(Exception):
         self.code = code  # the member's HTTP status, 0 for a transport error
 
 
-def tower_address(host: str) -> str:
-    """The `--proxy-server` a host's tower answers on (fake; documented in the README)."""
-    return f"http://{host}.{TOWER_DOMAIN}:{TOWER_PORT}"
-
-
 def tower_host(address: str) -> str | None:
     parts = urlsplit(address)
     name = parts.hostname or ""

@@ -29,10 +29,6 @@ class ResourceType:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    @property
-    def base_path(self) -> str:
-        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-
 
 def _core(plural: str, kind: str, namespaced: bool, *short: str) -> ResourceType:
     return ResourceType("", "v1", plural, kind.lower(), kind, namespaced, short, custom=False)

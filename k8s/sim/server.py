@@ -15,7 +15,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -454,6 +453,3 @@ def serve(cluster: SimCluster, port: int) -> tuple[SimHTTPServer, threading.Thre
     )
     thread.start()
     return httpd, thread
-
-
-FaultHook = Callable[[str, str, Handler], None]

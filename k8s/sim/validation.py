@@ -30,7 +30,6 @@ from k8s.sim.store import meta
 if TYPE_CHECKING:
     from k8s.sim.world import SimCluster
 
-PATH = "/kapis/cluster.kubesphere.io/v1alpha1/clusters/validation"
 VERSION_PROXY = "/api/v1/namespaces/kubesphere-system/services/:ks-apiserver:/proxy/kapis/version"
 _SANITIZE = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 

@@ -44,7 +44,6 @@ class SocketModeStub:
         self._tickets: set[str] = set()
         self._connections: list[ServerConnection] = []
         self._acks: dict[str, dict[str, Any]] = {}
-        self._received: list[dict[str, Any]] = []
         self._sent: list[dict[str, Any]] = []
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -126,24 +125,11 @@ class SocketModeStub:
         self._send(envelope, timeout)
         return envelope_id
 
-    def send_disconnect(self, reason: str = "refresh_requested", timeout: float = 10.0) -> None:
-        """Ask the client to reconnect, as Slack does every few hours."""
-        self._send(
-            {"type": "disconnect", "reason": reason, "debug_info": {"host": "slackstub"}},
-            timeout,
-        )
-
     def wait_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any] | None:
         """The client's ack message for ``envelope_id`` (with any ``payload``), or None."""
         with self._lock:
             self._lock.wait_for(lambda: envelope_id in self._acks, timeout)
             return self._acks.get(envelope_id)
-
-    @property
-    def received(self) -> list[dict[str, Any]]:
-        """Every JSON message clients sent, in order."""
-        with self._lock:
-            return list(self._received)
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -213,7 +199,6 @@ class SocketModeStub:
                 if not isinstance(message, dict):
                     continue
                 with self._lock:
-                    self._received.append(message)
                     envelope_id = message.get("envelope_id")
                     if isinstance(envelope_id, str):
                         self._acks.setdefault(envelope_id, message)

@@ -11,7 +11,8 @@ agent goes, AgentAvailable turns False. The cluster controller then joins throug
 The agent is the Deployment `kubesphere-system/cluster-agent` on the member, with
 `/agent --name= --token= --proxy-server=` as ks-apiserver's `generateDefaultDeployment` writes it
 (`pkg/kapis/cluster/v1alpha1/handler.go`); `--proxy-server=http://<host>.tower.sim:8080` names the
-host (`network.tower_address`). Re-pointing the args at another host's tower moves the session.
+host (`network.tower_host` reads it). Re-pointing the args at another host's tower moves the
+session.
 Not simulated: the `mc-<name>` Service object (no Service type is served) and two agents sharing
 one session (tower load-balances them; here the first member by name wins).
 """

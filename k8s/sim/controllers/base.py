@@ -133,17 +133,6 @@ def kubeconfig_server(cluster_obj: Obj) -> str | None:
         return None
 
 
-def member_of(world: World, cluster_obj: Obj, host: SimCluster | None = None) -> SimCluster | None:
-    """The simulated cluster a host's Cluster object points at, whether or not it is reachable
-    (with `host`, a tower address resolves through that host's agent session)."""
-    from k8s.sim import network
-
-    server = kubeconfig_server(cluster_obj)
-    if not server:
-        return None
-    return network.resolve(world, host, server) if host else world.cluster_by_url(server)
-
-
 def joined_members(world: World, host: SimCluster) -> dict[str, SimCluster]:
     """Members KubeFed can reach from this host: a KubeFedCluster exists, its endpoint answers
     from the host's network position and the token in `<name>-secret` is accepted there."""
@@ -170,7 +159,3 @@ def joined_members(world: World, host: SimCluster) -> dict[str, SimCluster]:
         if tunnelled or auth.valid_token(member, token):
             out[name] = member
     return out
-
-
-def host_clusters_named(host: SimCluster) -> dict[str, Obj]:
-    return {meta(c)["name"]: c for c in host.store.iter(CLUSTERS)}

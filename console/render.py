@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from handlers.blocks import Rendered
 
 if TYPE_CHECKING:
-    from bot.console_ports import DirectoryIdentity
+    from console.ports import DirectoryIdentity
 
 
 # ---- Block Kit as terminal text ----------------------------------------------------------------

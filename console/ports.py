@@ -5,7 +5,7 @@
 as they change) and each command's `respond` (answers printed, refusals noted so that a script
 line fails); a script line waits for the work its command started through the context's lanes
 (`bot.work.Lanes.wait_idle`). They are kept apart from the session that drives them
-(`bot.console_session`) and from start-up (`bot.console`).
+(`console.session`) and from start-up (`console.main`).
 """
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from slack_bolt import Respond
 from slack_sdk.webhook import WebhookResponse
 
-from bot.console_render import Screen, blocks_to_text
 from bot.ports import UserInfo
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState, StepState
+from console.render import Screen, blocks_to_text
 
 # The console modules are a front end, like bot.app: the other places in bot/ that use handlers/.
 from handlers.blocks import Rendered
 from handlers.render import render_final, render_reminder, render_step_failure
 from handlers.render_request import STEP_ICONS, render_request
 
-P = ParamSpec("P")
 T = TypeVar("T")
 
 TEAM = "T0CONSOLE"

@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from bot.console_ports import (
+from bot.db import AuditEvent
+from bot.ports import UserInfo
+from bot.states import RequestState, is_terminal
+from bot.work import Lanes
+from console.ports import (
     CHANNEL,
     CHANNEL_NAME,
     TEAM,
@@ -27,11 +31,7 @@ from bot.console_ports import (
     DirectoryIdentity,
     _now,
 )
-from bot.console_render import Choice, Screen, blocks_to_text
-from bot.db import AuditEvent
-from bot.ports import UserInfo
-from bot.states import RequestState, is_terminal
-from bot.work import Lanes
+from console.render import Choice, Screen, blocks_to_text
 
 # The console modules are a front end, like bot.app: the other places in bot/ that use handlers/.
 from handlers import queries

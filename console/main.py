@@ -29,15 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-# The console's parts: Block Kit as terminal text and the terminal (bot.console_render); what
-# replaces Slack — identity, notifier, respond (bot.console_ports); and the
-# session that runs commands, `:` verbs and scripts (bot.console_session). This module starts it.
-from bot.console_ports import ConsoleError, ConsoleNotifier, DirectoryIdentity
-from bot.console_render import Screen
-from bot.console_render import blocks_to_text as blocks_to_text  # re-exported: tests use it
-from bot.console_render import mrkdwn_to_text as mrkdwn_to_text  # re-exported: tests use it
-from bot.console_session import Console
 from bot.work import Lanes
+
+# The console's parts: Block Kit as terminal text and the terminal (console.render); what
+# replaces Slack — identity, notifier, respond (console.ports); and the
+# session that runs commands, `:` verbs and scripts (console.session). This module starts it.
+from console.ports import ConsoleError, ConsoleNotifier, DirectoryIdentity
+from console.render import Screen
+from console.session import Console
 
 if TYPE_CHECKING:
     from bot.app import Bot
