@@ -114,7 +114,8 @@ GRAMMAR: tuple[CommandSpec, ...] = (
         "Ask to move a member cluster to another host. keep: namespaces that stay; discard: "
         "namespaces you accept losing; into: the workspace on the new host; sync-jwt: copy the "
         "host's jwtSecret to the member; at: HH:MM [zone] or ISO-8601, UTC by default, within 30 "
-        "days; dry-run: show the plan only. Runs after preflight checks and a second approval.",
+        "days; dry-run: show the plan only. Runs after preflight checks and a second approval. "
+        "migrate with nothing after it opens a form that fills all this in.",
         (
             "migrate member-a to host-b keep app-1,app-2 discard scratch",
             "migrate member-a to host-b keep all into team-ws sync-jwt at 02:00 Europe/Berlin",
