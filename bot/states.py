@@ -44,6 +44,16 @@ LOCKING: frozenset[RequestState] = frozenset(
     }
 )
 
+#: States in which a migration is under way or about to be: approved and not yet over.
+IN_FLIGHT: frozenset[RequestState] = frozenset(
+    {RequestState.APPROVED, RequestState.SCHEDULED, RequestState.RUNNING}
+)
+
+#: States in which a request still waits for approval, and so can expire.
+AWAITING: frozenset[RequestState] = frozenset(
+    {RequestState.RECEIVED, RequestState.PREFLIGHTING, RequestState.PENDING}
+)
+
 #: The step progress rows of a roll back start at this index, after the migration's own rows,
 #: so both stay in `step_progress` and a restart resumes either exactly.
 ROLLBACK_BASE = 1000

@@ -45,6 +45,7 @@ log = logging.getLogger("ksmc.queries")
 RECENT = 500
 #: States in which a request holds its member (the service's LOCKING).
 LOCKING_STATES = frozenset(s.value for s in states.LOCKING)
+IN_FLIGHT_STATES = frozenset(s.value for s in states.IN_FLIGHT)
 
 
 def answer(ctx: BotContext, cmd: Command, body: dict[str, Any], respond: Respond) -> None:
@@ -149,7 +150,7 @@ def fleet_view(ctx: BotContext, team: str) -> fleet.Fleet:
 
 def in_flight(ctx: BotContext, team: str) -> dict[str, fleet.InFlight]:
     """Member → the request moving it now (approved, scheduled or running)."""
-    return _holding(ctx.service.recent(RECENT), team, fleet.IN_FLIGHT_STATES, frozenset())
+    return _holding(ctx.service.recent(RECENT), team, IN_FLIGHT_STATES, frozenset())
 
 
 def locks(ctx: BotContext, team: str) -> dict[str, fleet.InFlight]:

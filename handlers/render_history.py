@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot import states
 from bot.snapshot import RequestSnapshot, StepView
-from bot.states import StepState
+from bot.states import RequestState, StepState
 from handlers.answer import _ask, _c, _Message, _more
 from handlers.blocks import (
     MAX_HEADER_TEXT,
@@ -32,6 +33,10 @@ from k8s.preflight import Severity
 
 #: How many messages `show` may send through one response_url (Slack accepts 5 per command).
 MAX_SHOW_MESSAGES = 4
+
+
+#: Requests whose execution ended (so how long it took is known).
+RAN_TO_AN_END = frozenset({RequestState.SUCCEEDED, RequestState.FAILED, RequestState.ABANDONED})
 
 
 def history_line(snap: RequestSnapshot) -> str:
@@ -79,14 +84,14 @@ def render_show(snap: RequestSnapshot, now: datetime) -> list[Rendered]:
     ]
     if snap.run_at is not None:
         timings.append(f"*Runs at:* {slack_date(snap.run_at)}")
-    if snap.state.value in ("pending", "received", "preflighting"):
+    if snap.state in states.AWAITING:
         timings.append(f"*Expires:* {slack_date(snap.expires_at)}")
     started = [s.started_at for s in snap.steps if s.started_at]
     finished = [s.finished_at for s in snap.steps if s.finished_at]
     if started:
         took = (
             f", took {duration((max(finished) - min(started)).total_seconds())}"
-            if (finished and snap.state.value in ("succeeded", "failed", "abandoned"))
+            if (finished and snap.state in RAN_TO_AN_END)
             else ""
         )
         timings.append(f"*Execution:* started {slack_date(min(started))}{took}")

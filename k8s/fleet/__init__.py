@@ -32,7 +32,6 @@ from k8s.fleet.projects import (
 
 __all__ = [
     "HOST_ONLY_COMPONENTS",
-    "IN_FLIGHT_STATES",
     "SEVERITY_ORDER",
     "SYSTEM_WORKSPACE",
     "Binding",
@@ -58,8 +57,6 @@ __all__ = [
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_ORDER: dict[Severity, int] = {"error": 0, "warning": 1, "info": 2}
-#: States of a request that is moving a member right now (or is about to).
-IN_FLIGHT_STATES = frozenset({"approved", "scheduled", "running"})
 
 
 @dataclass(frozen=True)
