@@ -10,6 +10,12 @@ the same run on the same machine (never a timed threshold):
     `slack_bolt.adapter.wsgi` on a threading `wsgiref` server, the fastest stock setup. Both are
     measured in alternating rounds while the bot's preflights run, so both see the same load.
 
+The load comes from processes other than this one, which times the acks: the fleet runs as
+`ksmc-bot sim`, the baseline as `--serve-baseline` and the query burst's 20 senders as
+`--burst-client`. (The burst used to be sent by 20 threads here, and they held this process's
+GIL while its client waited to read a press's answer: about half of the busy p99 measured then
+was this process's queueing, not the bot's.)
+
 Run with `python -m benchmarks.priority [--presses 30 --burst 200 --preflights 200]`; `ksmc-bot
 serve` runs in HTTP mode on PostgreSQL from KSMC_TEST_PG_URL when set, else SQLite.
 """
@@ -17,6 +23,7 @@ serve` runs in HTTP mode on PostgreSQL from KSMC_TEST_PG_URL when set, else SQLi
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -216,22 +223,48 @@ def press_all(client: Client, env: Env, ids: list[str]) -> tuple[list[float], li
     return acks, effects
 
 
-def query_burst(base: str, stub: SlackStub, count: int, stop: threading.Event) -> Callable[[], int]:
-    """A guest's `/ksmc clusters`, `count` of them 20 at a time, in the background."""
+def query_burst(
+    base: str, stub: SlackStub, count: int
+) -> tuple[subprocess.Popen[str], Callable[[], int]]:
+    """A guest's `/ksmc clusters`, `count` of them 20 at a time, sent by a child process
+    (`--burst-client`): 20 sending threads in this process would compete for its GIL with the
+    client timing the presses, and the press acks measured would be this process's queueing,
+    not the bot's. The bodies (their response_urls registered on the stub) are made here."""
+    bodies = [command_body(stub, "clusters", GUEST, f"burst-{i}").decode() for i in range(count)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.priority", "--burst-client", base],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(json.dumps(bodies))
+    child.stdin.close()
     sent = [0]
+    out = child.stdout
 
-    def run() -> None:
-        with httpx.Client(timeout=30) as http, ThreadPoolExecutor(max_workers=20) as pool:
+    def count_sent() -> None:
+        for _line in out:  # one line per answered post
+            sent[0] += 1
 
-            def one(i: int) -> None:
-                if not stop.is_set():
-                    post(http, base, command_body(stub, "clusters", GUEST, f"burst-{i}"))
-                    sent[0] += 1
+    threading.Thread(target=count_sent, daemon=True).start()
+    return child, lambda: sent[0]
 
-            list(pool.map(one, range(count)))
 
-    threading.Thread(target=run, daemon=True).start()
-    return lambda: sent[0]
+def burst_client(base: str) -> None:
+    """The burst's sender (run in a child process): post the bodies on stdin, 20 at a time,
+    signed as they are sent; a line on stdout for each one answered."""
+    bodies: list[str] = json.load(sys.stdin)
+    lock = threading.Lock()
+    with httpx.Client(timeout=30) as http, ThreadPoolExecutor(max_workers=20) as pool:
+
+        def one(body: str) -> None:
+            post(http, base, body.encode())
+            with lock:
+                print("sent", flush=True)
+
+        list(pool.map(one, bodies))
 
 
 def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float]:
@@ -241,12 +274,14 @@ def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float
     )
     idle_acks, idle_effects = press_all(client, env, ids[:count])
     env.world.clusters["member-b"].add_fault({"method": "GET", "path": ".*", "delay": 2.0})
-    stop = threading.Event()
-    sent = query_burst(client.base, env.stub, burst, stop)
-    wait_for(lambda: sent() >= 20, 30, "the burst to start")
-    busy_acks, busy_effects = press_all(client, env, ids[count:])
-    answered = sum(1 for i in range(burst) if env.stub.responses(f"burst-{i}"))
-    stop.set()
+    sender, sent = query_burst(client.base, env.stub, burst)
+    try:
+        wait_for(lambda: sent() >= 20, 30, "the burst to start")
+        busy_acks, busy_effects = press_all(client, env, ids[count:])
+        answered = sum(1 for i in range(burst) if env.stub.responses(f"burst-{i}"))
+    finally:
+        sender.kill()
+        sender.wait(10)
     print(f"  burst: {sent()} sent, {answered} answered while the presses ran", flush=True)
     results = {
         "ack_ratio": stats("press ack, under the burst", busy_acks)
@@ -380,7 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--serve-baseline", nargs=2, metavar=("PORT", "API_URL"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--burst-client", metavar="BASE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.burst_client:
+        burst_client(args.burst_client)
+        return 0
     if args.serve_baseline:
         serve_baseline(int(args.serve_baseline[0]), args.serve_baseline[1])
         return 0

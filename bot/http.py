@@ -17,26 +17,23 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
-from slack_bolt import App
-from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import text
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from bot import db
-from bot.metrics import ACK_LATENCY, HTTP_REFUSED, exposition
+from bot.dispatch import Backend, Forwarded, LocalBackend, count_refused
 
 if TYPE_CHECKING:
     from bot.app import Bot
+    from bot.settings import Settings
 
 log = logging.getLogger("ksmc.http")
 
@@ -156,30 +153,14 @@ def slack_kind(parsed: dict[str, Any]) -> str:
     return kind if isinstance(kind, str) and kind in SLACK_KINDS else "other"
 
 
-def bolt_request(parsed: dict[str, Any], request: HttpRequest) -> BoltRequest:
-    """Bolt's request built from the dict parsed above, never from the raw text again. Bolt's
-    "socket_mode" is the way to hand it a parsed body; it only skips Bolt's signature check,
-    which `signed_by_slack` has already done over these very bytes."""
-    return BoltRequest(
-        body=parsed,
-        query=request.url.query,
-        headers={k: v for k, v in request.headers.items()},
-        mode="socket_mode",
-    )
+def forwarded(parsed: dict[str, Any], request: HttpRequest) -> Forwarded:
+    """What Bolt is to handle: the dict parsed above, never the raw text again."""
+    return Forwarded(parsed, request.url.query, {k: v for k, v in request.headers.items()})
 
 
-def _dispatch(slack: App, request: BoltRequest) -> None:
-    """Bolt's handling of a request that was already acked; its answer goes nowhere."""
-    try:
-        response = slack.dispatch(request)
-    except Exception:
-        log.exception("Bolt failed on an acknowledged request")
-        return
-    if response.status >= 400:
-        log.warning("Bolt answered %d to an acknowledged request", response.status)
-
-
-async def read_body(request: HttpRequest, timeout: float) -> bytes | Response:
+async def read_body(
+    request: HttpRequest, timeout: float, refused: Callable[[str], None] = count_refused
+) -> bytes | Response:
     """The body, or the answer when it is too big (413), too slow (408) or abandoned."""
     declared = request.headers.get("content-length", "")
     if declared and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
@@ -194,7 +175,7 @@ async def read_body(request: HttpRequest, timeout: float) -> bytes | Response:
                     return JSONResponse({"error": "request body too large"}, 413)
                 chunks.append(chunk)
     except TimeoutError:
-        HTTP_REFUSED.labels("slow_body").inc()
+        refused("slow_body")
         return JSONResponse({"error": "request body not sent in time"}, 408)
     except ClientDisconnect:
         log.info("a client disconnected before sending the whole body (%d bytes read)", size)
@@ -203,18 +184,21 @@ async def read_body(request: HttpRequest, timeout: float) -> bytes | Response:
 
 
 def http_app(bot: Bot) -> Starlette:
-    from slack_bolt.adapter.starlette.handler import to_starlette_response
+    """The front door with Bolt in this process (tests; `serve` puts it in a process of its
+    own, bot/frontdoor.py)."""
+    return slack_app(bot.settings, LocalBackend(bot))
 
-    verifier = SignatureVerifier(bot.settings.slack_signing_secret.get_secret_value())
-    body_timeout = bot.settings.http_body_timeout
-    dispatching: set[asyncio.Future[None]] = set()  # acked requests Bolt is still handling
+
+def slack_app(settings: Settings, backend: Backend) -> Starlette:
+    verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+    body_timeout = settings.http_body_timeout
 
     async def events(request: HttpRequest) -> Response:
         """Slack's requests: bounded in size and time, signature-checked over the raw bytes and
-        parsed once, then dispatched off the event loop (Bolt's dispatch blocks until the
-        listener acks, which must not hold up other requests' acks)."""
+        parsed once, then handed to the backend (Bolt's dispatch blocks until the listener
+        acks, which must not hold up other requests' acks)."""
         arrived = time.perf_counter()
-        body = await read_body(request, body_timeout)
+        body = await read_body(request, body_timeout, backend.refused)
         if isinstance(body, Response):
             return body
         timestamp = request.headers.get("x-slack-request-timestamp", "")
@@ -226,45 +210,34 @@ def http_app(bot: Bot) -> Starlette:
         except Malformed as e:
             log.warning("refused a signed but malformed Slack request (%d bytes): %s", len(body), e)
             return JSONResponse({"error": f"malformed request: {e}"}, 400)
-        req = bolt_request(parsed, request)
+        req = forwarded(parsed, request)
         if kind == "ours":
             # Verified, parsed and routed to one of our listeners: ack now, whatever the
             # listener threads or the CPU are busy with (Bolt answers 404 to a listener that
             # could not start within 3 s). The listeners' own ack() is empty too, so Slack sees
             # exactly the same answer.
-            task = asyncio.ensure_future(run_in_threadpool(_dispatch, bot.slack, req))
-            dispatching.add(task)
-            task.add_done_callback(dispatching.discard)
-            ACK_LATENCY.labels(slack_kind(parsed)).observe(time.perf_counter() - arrived)
+            backend.acked(req)
+            backend.observe_ack(slack_kind(parsed), time.perf_counter() - arrived)
             return Response(status_code=200)
-        bolt_response = await run_in_threadpool(bot.slack.dispatch, req)
-        response: Response = to_starlette_response(bolt_response)
-        ACK_LATENCY.labels(slack_kind(parsed)).observe(time.perf_counter() - arrived)
+        response = (await backend.answer(req)).response()
+        backend.observe_ack(slack_kind(parsed), time.perf_counter() - arrived)
         return response
 
     async def healthz(_request: HttpRequest) -> Response:
         return PlainTextResponse("ok")
 
     async def readyz(_request: HttpRequest) -> Response:
-        try:
-            with bot.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            if not db.is_up_to_date(bot.engine):
-                return JSONResponse({"ready": False, "reason": "migrations pending"}, 503)
-        except Exception as e:
-            return JSONResponse({"ready": False, "reason": type(e).__name__}, 503)
-        return JSONResponse({"ready": True})
+        return (await backend.ready()).response()
 
     async def metrics(request: HttpRequest) -> Response:
-        body, content_type = exposition(request.headers.get("accept"))
-        return Response(body, headers={"Content-Type": content_type})
+        return (await backend.metrics(request.headers.get("accept"))).response()
 
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
     ]
-    if not bot.settings.socket_mode:
+    if not settings.socket_mode:
         routes.append(Route("/slack/events", events, methods=["POST"]))
     return Starlette(routes=routes)
 
@@ -274,6 +247,8 @@ class GuardedH11Protocol(H11Protocol):
     client sending its headers a byte at a time (slowloris) would hold a connection forever."""
 
     header_timeout = 5.0
+    #: Counts a refusal (ksmc_http_refused); the front door's process sends it to the bot's.
+    refused: Callable[[str], None] = staticmethod(count_refused)
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -283,7 +258,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def _headers_too_slow(self) -> None:
         if self.cycle is None and not self.transport.is_closing():
-            HTTP_REFUSED.labels("slow").inc()
+            self.refused("slow")
             self.transport.close()
 
     def handle_events(self) -> None:
@@ -327,16 +302,23 @@ _REPEATS = RepeatFilter()
 
 
 def server_config(bot: Bot, app: Any) -> Any:
+    return uvicorn_config(bot.settings, app)
+
+
+def uvicorn_config(
+    settings: Settings, app: Any, refused: Callable[[str], None] = count_refused
+) -> Any:
     """uvicorn's settings with the bot's limits: connections beyond the cap get 503 at once,
     idle keep-alive connections are closed, headers and bodies must arrive in time."""
     import uvicorn
 
-    settings = bot.settings
     uvicorn_log = logging.getLogger("uvicorn.error")
     if _REPEATS not in uvicorn_log.filters:
         uvicorn_log.addFilter(_REPEATS)
     protocol = type(
-        "BotH11Protocol", (GuardedH11Protocol,), {"header_timeout": settings.http_header_timeout}
+        "BotH11Protocol",
+        (GuardedH11Protocol,),
+        {"header_timeout": settings.http_header_timeout, "refused": staticmethod(refused)},
     )
     return uvicorn.Config(
         app,
@@ -353,10 +335,19 @@ def server_config(bot: Bot, app: Any) -> Any:
 
 
 def serve(bot: Bot, stop: threading.Event | None = None) -> None:
-    """Run until stopped: HTTP (health, metrics, and Slack events in HTTP mode), Socket Mode."""
+    """Run until stopped: HTTP (health, metrics, and Slack events in HTTP mode), Socket Mode.
+    In HTTP mode the front door runs in a process of its own (bot/frontdoor.py says why)."""
     import uvicorn
 
     bot.start_background()
+    if not bot.settings.socket_mode:
+        from bot import frontdoor
+
+        try:
+            frontdoor.serve(bot, stop or threading.Event())
+        finally:
+            bot.close()
+        return
     socket = None
     if bot.settings.socket_mode and bot.settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -1,0 +1,131 @@
+"""`ksmc-bot serve` acks Slack from a front-door process of its own (bot/frontdoor.py): a press
+and a command are acked while the bot's process is frozen and take effect once it runs again;
+what only Bolt can answer, /readyz and /metrics go through the pipe; and either process ending
+ends the other, so a killed bot never leaves its port held."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from bot_harness import (
+    ALICE,
+    BOB,
+    SECRET,
+    BotProcess,
+    Env,
+    environment,
+    latest_request_id,
+    wait_for,
+    wait_state,
+)
+from slackstub import sign
+
+from bot.states import RequestState as S
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    with environment(tmp_path, f"sqlite:///{tmp_path / 'ksmc.db'}") as e:
+        yield e
+
+
+def front_door_pid(bot_pid: int) -> int:
+    """The bot's child that multiprocessing spawned (its resource tracker is the other one)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == bot_pid and b"spawn_main" in cmdline:
+            return int(entry.name)
+    raise AssertionError(f"no front-door process under {bot_pid}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def refused(base: str) -> bool:
+    try:
+        httpx.get(f"{base}/healthz", timeout=1)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
+
+
+def test_acks_while_the_bots_process_is_frozen(env: Env, tmp_path: Path) -> None:
+    bot = BotProcess(env, tmp_path / "bot.log")
+    client = bot.start()
+    assert bot.proc is not None
+    try:
+        client.command("migrate member-a to host-b keep ns1,ns2", user=ALICE)
+        rid = str(wait_for(lambda: latest_request_id(env), 15, "the request row"))
+        wait_state(env, rid, S.PENDING)
+        os.kill(bot.proc.pid, signal.SIGSTOP)  # the bot's interpreter does nothing at all now
+        try:
+            response, _hook = client.press("ksmc_reject", rid, BOB)
+            assert response.status_code == 200
+            assert client.command("help", user=ALICE).status_code == 200
+            assert client.get("/healthz").status_code == 200
+        finally:
+            os.kill(bot.proc.pid, signal.SIGCONT)
+        wait_state(env, rid, S.REJECTED)  # what was acked was handed on, not lost
+    finally:
+        bot.stop()
+
+
+def test_bolt_answers_readiness_and_metrics_go_through_the_pipe(env: Env, tmp_path: Path) -> None:
+    bot = BotProcess(env, tmp_path / "bot.log")
+    client = bot.start()
+    try:
+        ready = client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (200, {"ready": True})
+        body = json.dumps({"type": "url_verification", "challenge": "c-42", "token": "t"}).encode()
+        headers = {**sign(SECRET, body), "Content-Type": "application/json"}
+        answered = client.http.post(f"{client.base}/slack/events", content=body, headers=headers)
+        assert answered.status_code == 200 and "c-42" in answered.text
+        assert client.command("help", user=ALICE).status_code == 200
+
+        def acks_counted() -> bool:
+            text = client.get("/metrics").text
+            return 'ksmc_ack_latency_seconds_count{kind="command"} 1.0' in text
+
+        wait_for(acks_counted, 10, "the front door's ack latency in the bot's /metrics")
+    finally:
+        bot.stop()
+
+
+def test_either_process_ending_ends_the_other(env: Env, tmp_path: Path) -> None:
+    bot = BotProcess(env, tmp_path / "bot.log")
+    client = bot.start()
+    assert bot.proc is not None
+    try:
+        os.kill(front_door_pid(bot.proc.pid), signal.SIGKILL)
+        proc = bot.proc
+        status = wait_for(lambda: proc.poll(), 20, "the bot to exit without its front door")
+        assert status != 0
+        bot.proc = None
+
+        client = bot.start()
+        assert bot.proc is not None
+        door = front_door_pid(bot.proc.pid)
+        bot.kill()  # SIGKILL: no cleanup code runs in the bot
+        wait_for(lambda: not alive(door), 10, "the front door to exit with the bot")
+        assert refused(client.base)
+    finally:
+        bot.stop()
