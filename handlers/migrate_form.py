@@ -11,6 +11,7 @@ and submit the form are in `handlers.migrate_modal`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from handlers.blocks import clip, code, escape_mrkdwn
+from handlers.blocks import clip, code, escape_mrkdwn, truncate_mrkdwn
 from handlers.grammar import is_valid_name
 from k8s.facts import ClusterFacts
 from k8s.fleet import Fleet
@@ -96,9 +97,18 @@ class FormMeta:
             return FormMeta()
         channel, member = data.get("channel"), data.get("member")
         return FormMeta(
-            channel if isinstance(channel, str) and channel else None,
+            channel if is_channel_id(channel) else None,
             member if isinstance(member, str) and is_valid_name(member) else None,
         )
+
+
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,40}")
+
+
+def is_channel_id(value: object) -> bool:
+    """A Slack conversation id (public, private or DM), the only channel text the form passes on
+    to the service and into `<#…>` mentions."""
+    return isinstance(value, str) and _CHANNEL_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,9 @@ def _member_text(member: str, host: str | None) -> str:
 
 def message_view(text: str, meta: FormMeta, *, note: str = "") -> dict[str, Any]:
     """A form that says one thing (reading the fleet, refused, submitted): no inputs."""
-    blocks: list[Any] = [SectionBlock(text=_md(text), block_id="message")]
+    blocks: list[Any] = [SectionBlock(text=_md(truncate_mrkdwn(text, 3000)), block_id="message")]
     if note:
-        blocks.append(ContextBlock(elements=[_md(note)], block_id="note"))
+        blocks.append(ContextBlock(elements=[_md(truncate_mrkdwn(note, 3000))], block_id="note"))
     return View(
         type="modal",
         callback_id=CALLBACK_ID,

@@ -31,6 +31,7 @@ from handlers.migrate_form import (
     FleetChoices,
     FormMeta,
     action_id,
+    is_channel_id,
 )
 from handlers.timeparse import MAX_AHEAD
 
@@ -171,7 +172,7 @@ class _State:
 
     def conversation(self, block: str) -> str | None:
         value = self._value(block).get("selected_conversation")
-        return value if isinstance(value, str) and value else None
+        return value if isinstance(value, str) and is_channel_id(value) else None
 
     def moment(self, block: str) -> datetime | None:
         stamp = self._value(block).get("selected_date_time")
