@@ -7,8 +7,9 @@ Checks: a submitted form becomes the very request the typed command makes (same 
 message, showing the command text); an invalid one gets errors under its fields and stores and
 audits nothing; 5,000 namespaces are searched as the user types; App Home's button opens the
 form (which then asks for the channel); KSMC_CHANNELS is checked when the form is filled and
-again on submit; an expired trigger id is explained to the user; and all of it over Socket Mode,
-where options and the submission's answer travel in the envelope acks.
+again on submit; an expired trigger id is explained to the user; and the same through
+`ksmc-bot serve` (its front door is a process of its own) and over Socket Mode, where options and
+the submission's answer travel in the envelope acks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 from bot_harness import (
     ALICE,
     CHANNEL,
+    BotProcess,
     Client,
     Env,
     audit_actions,
@@ -329,4 +331,28 @@ def test_the_form_over_socket_mode(tmp_path: Path) -> None:
         finally:
             handler.close()  # type: ignore[no-untyped-call]
             bot.close()
+        assert env.stub.violations == []
+
+
+def test_the_form_through_ksmc_bot_serve(tmp_path: Path) -> None:
+    """`ksmc-bot serve` acks from a front-door process of its own: the options and the
+    submission's answer, which are the HTTP responses themselves, come back across it in time."""
+    url = f"sqlite:///{tmp_path / 'ksmc.db'}"
+    db.upgrade(url)
+    with environment(tmp_path, url) as env:
+        process = BotProcess(env, tmp_path / "bot.log")
+        client = process.start()
+        try:
+            type_command(client, env, "migrate")
+            form = choose_member(client, env, filled_form(env, timeout=30).id, "member-a")
+            env.stub.modals.choose(form.id, HOST, "host-b")
+            assert len(suggest(client, env, form.id, KEEP, "ns")) == 3
+            env.stub.modals.choose(form.id, KEEP, ["ns1", "ns2"])
+            assert submit(client, env, form.id)["response_action"] == "update"
+            request_id = wait_for(lambda: latest_request_id(env), 10, "the request")
+            assert "`/ksmc migrate member-a to host-b keep ns1,ns2`" in request_message(
+                env, request_id
+            )
+        finally:
+            process.stop()
         assert env.stub.violations == []
