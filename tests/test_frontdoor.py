@@ -1,7 +1,8 @@
 """`ksmc-bot serve` acks Slack from a front-door process of its own (bot/frontdoor.py): a press
 and a command are acked while the bot's process is frozen and take effect once it runs again;
 what only Bolt can answer, /readyz and /metrics go through the pipe; and either process ending
-ends the other, so a killed bot never leaves its port held."""
+ends the other, so a killed bot never leaves its port held. The bot's threads run at a lower
+CPU priority than the front door's."""
 
 from __future__ import annotations
 
@@ -85,6 +86,27 @@ def test_acks_while_the_bots_process_is_frozen(env: Env, tmp_path: Path) -> None
         finally:
             os.kill(bot.proc.pid, signal.SIGCONT)
         wait_state(env, rid, S.REJECTED)  # what was acked was handed on, not lost
+    finally:
+        bot.stop()
+
+
+def niceness(pid: int, tid: int | None = None) -> int:
+    stat = Path("/proc", str(pid), *(("task", str(tid)) if tid else ()), "stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+def test_the_bots_threads_yield_the_cpu_to_the_front_door(env: Env, tmp_path: Path) -> None:
+    bot = BotProcess(env, tmp_path / "bot.log")
+    client = bot.start()
+    assert bot.proc is not None
+    try:
+        # answered: threads the lanes, Bolt and the cluster reads started after the front door
+        hook = client.command("clusters", user=ALICE).hook  # type: ignore[attr-defined]
+        wait_for(lambda: env.stub.responses(hook), 30, "the answer to clusters")
+        door = front_door_pid(bot.proc.pid)
+        threads = [int(t.name) for t in Path("/proc", str(bot.proc.pid), "task").iterdir()]
+        assert len(threads) > 5
+        assert all(niceness(bot.proc.pid, t) > niceness(door) for t in threads)
     finally:
         bot.stop()
 
