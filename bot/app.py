@@ -9,29 +9,28 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine as Database
 
-from bot import audit, db, logcontext, logfilter, metrics
+from bot import audit, db, metrics
 from bot.context import BotContext
+from bot.engine import Engine
 from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
 from bot.leader import Leadership
 from bot.ports import Identity, Notifier
 from bot.ratelimit import Limit, RateLimiter
 from bot.runner import Runner
 from bot.scheduler import LeaderScheduler, TimerScheduler
+from bot.scrub import credential_scrubber
 from bot.service import Policy, RequestService
 from bot.settings import Settings
 from k8s import migration
-from k8s.executor import Outcome, ProgressSink, StepState
-from k8s.plan import Step
-from k8s.preflight import PreflightReport
 from k8s.registry import ClusterRegistry
 
 log = logging.getLogger("ksmc.app")
@@ -42,7 +41,7 @@ __all__ = ["MAX_BODY_BYTES", "Bot", "build", "http_app", "serve", "signed_by_sla
 @dataclass
 class Bot:
     settings: Settings
-    engine: Engine
+    engine: Database
     ctx: BotContext
     slack: App
     client: WebClient
@@ -110,11 +109,11 @@ def build(
     from handlers.notify import SlackNotifier
 
     db.upgrade(settings.database_url)
-    engine = db.make_engine(settings.database_url)
+    database = db.make_engine(settings.database_url)
     audit.set_key(settings.audit_key.get_secret_value().encode() if settings.audit_key else None)
     if settings.audit_key is None:
         log.warning("KSMC_AUDIT_KEY is not set: the audit chain is unkeyed and can be rewritten")
-    sessions = db.session_factory(engine)
+    sessions = db.session_factory(database)
     if registry is None:
         registry = ClusterRegistry.from_kubeconfig(
             settings.kubeconfig, in_cluster=settings.in_cluster_name
@@ -130,8 +129,8 @@ def build(
     )
     scheduler = TimerScheduler()
     scrub = credential_scrubber(settings)
+    engine = Engine(registry, engine_settings, scrub, _member_kubeconfig(settings))
     leader_flag: dict[str, Leadership] = {}
-    chosen_registry = registry
     service = RequestService(
         sessions,
         Policy(
@@ -144,53 +143,11 @@ def build(
         identity or SlackIdentity(client),
         slack_notifier,
         LeaderScheduler(scheduler, lambda: _is_leader(leader_flag)),
-        preflight=metrics.timed_preflight(
-            lambda spec, busy: _scrubbed_report(
-                migration.preflight(chosen_registry, spec, busy, engine_settings), scrub
-            ),
-            lambda report: "blocked" if report.blocked else "passed",
-        ),
+        engine,
     )
     if isinstance(slack_notifier, SlackNotifier):
         slack_notifier.set_message_ts = service.set_message_ts
-    member_kubeconfig = _member_kubeconfig(settings)
-    runner = Runner(
-        service,
-        sessions,
-        slack_notifier,
-        execute=_with_log_context(
-            service,
-            lambda plan, sink, busy: _scrubbed_outcome(
-                _contained(
-                    lambda: migration.execute(
-                        chosen_registry,
-                        plan,
-                        ScrubbingSink(sink, scrub),
-                        member_kubeconfig,
-                        running_members=busy,
-                        settings=engine_settings,
-                    )
-                ),
-                scrub,
-            ),
-        ),
-        roll_back=_with_log_context(
-            service,
-            lambda plan, ran, sink: _scrubbed_outcome(
-                _contained(
-                    lambda: migration.roll_back(
-                        chosen_registry,
-                        plan,
-                        ran,
-                        ScrubbingSink(sink, scrub),
-                        settings=engine_settings,
-                    )
-                ),
-                scrub,
-            ),
-            sink_at=2,
-        ),
-    )
+    runner = Runner(service, sessions, slack_notifier, engine)
     scheduler.bind(service, runner)
     metrics.configure(settings.wait_timeout, settings.installer_timeout)
     metrics.IN_FLIGHT.set_function(runner.in_flight)
@@ -231,7 +188,7 @@ def build(
     commands.register(app, ctx)
     actions.register(app, ctx)
     home.register(app, ctx)
-    bot = Bot(settings, engine, ctx, app, client, scheduler, registry, notifier=slack_notifier)
+    bot = Bot(settings, database, ctx, app, client, scheduler, registry, notifier=slack_notifier)
     bot.leader_flag = leader_flag
     return bot
 
@@ -258,96 +215,6 @@ def anchor_publisher(sessions: Any, client: WebClient, channel: str | None) -> C
         last["head"] = (event_id, mac)
 
     return publish
-
-
-def credential_scrubber(settings: Settings) -> Callable[[str], str]:
-    """A function that removes every credential the bot holds from a text: the kubeconfig's
-    tokens and keys (of all clusters, since one cluster's error can echo what the bot sent it
-    about another, also base64-encoded as in a Cluster object) and the Slack secrets, plus the
-    values of secret-named fields (see `bot.logfilter`). The k8s layer already scrubs a
-    cluster's own credentials from that cluster's errors; this is the bot-wide second line."""
-    secrets = logfilter.kubeconfig_secrets(settings.kubeconfig)
-    secrets += [
-        settings.slack_bot_token.get_secret_value(),
-        settings.slack_signing_secret.get_secret_value(),
-    ]
-    if settings.audit_key is not None:
-        secrets.append(settings.audit_key.get_secret_value())
-    return logfilter.SafeLogFilter(secrets).clean
-
-
-def _with_log_context(
-    service: RequestService, run: Callable[..., Outcome], sink_at: int = 1
-) -> Callable[..., Outcome]:
-    """`run` (the engine's execute or roll back) with the request id and its requester on every
-    line logged in its thread; the sink adds the step (`ScrubbingSink.started`)."""
-
-    def call(*args: Any) -> Outcome:
-        request_id = str(args[sink_at].request_id)
-        snap = service.snapshot(request_id)
-        with logcontext.bound(request_id, snap.requester_id if snap else None):
-            return run(*args)
-
-    return call
-
-
-class ScrubbingSink:
-    """The executor's progress sink with credentials removed from every text it records."""
-
-    def __init__(self, inner: ProgressSink, scrub: Callable[[str], str]) -> None:
-        self.inner = inner
-        self.scrub = scrub
-
-    def states(self) -> dict[int, StepState]:
-        return self.inner.states()
-
-    def started(self, index: int, step: Step) -> None:
-        logcontext.set_step(f"{index + 1} {step.kind}")  # on the engine's log lines from here on
-        self.inner.started(index, step)
-
-    def progressed(self, index: int, step: Step, message: str) -> None:
-        self.inner.progressed(index, step, self.scrub(message))
-
-    def finished(self, index: int, step: Step, message: str) -> None:
-        self.inner.finished(index, step, self.scrub(message))
-        logcontext.set_step(None)
-
-    def failed(self, index: int, step: Step, message: str, hint: str) -> None:
-        self.inner.failed(index, step, self.scrub(message), self.scrub(hint))
-        logcontext.set_step(None)
-
-
-def _scrubbed_outcome(outcome: Outcome, scrub: Callable[[str], str]) -> Outcome:
-    return replace(outcome, message=scrub(outcome.message), hint=scrub(outcome.hint))
-
-
-def _scrubbed_report(report: PreflightReport, scrub: Callable[[str], str]) -> PreflightReport:
-    return replace(
-        report,
-        results=tuple(
-            replace(r, message=scrub(r.message), remedy=scrub(r.remedy)) for r in report.results
-        ),
-        cluster_errors={k: scrub(v) for k, v in report.cluster_errors.items()},
-    )
-
-
-class EngineCrashed(Exception):
-    """The engine raised something it should not have. Its text is only the original type's
-    name: an unexpected exception's message can hold anything (a kubeconfig line, a token, a
-    jwtSecret quoted by a YAML parser), and this text is stored and shown in Slack."""
-
-
-_T = TypeVar("_T")
-
-
-def _contained(work: Callable[[], _T]) -> _T:
-    """Run engine work; an unexpected exception is logged (through the filtered log handlers)
-    and replaced by an `EngineCrashed` that names only its type."""
-    try:
-        return work()
-    except Exception as e:
-        log.exception("the migration engine crashed")
-        raise EngineCrashed(f"{type(e).__name__}; the bot's log has the details") from None
 
 
 def _is_leader(flag: dict[str, Leadership]) -> bool:

@@ -21,22 +21,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit, authority, metrics
+from bot import audit, authority, logcontext, metrics
 from bot.audit import SYSTEM
 from bot.authority import Shown
 from bot.db import AuditEvent, Request, StepProgress, utcnow
+from bot.engine import Engine
 from bot.ports import Notifier
 from bot.service import RequestService
 from bot.snapshot import ran_indexes
 from bot.states import ROLLBACK_BASE, RequestState
 from bot.states import StepState as DbStepState
 from k8s.executor import Outcome, StepState
-from k8s.plan import Plan, Step
+from k8s.plan import Step
 
 log = logging.getLogger("ksmc.runner")
-
-Execute = Callable[[Plan, "DbProgressSink", frozenset[str]], Outcome]
-RollBack = Callable[[Plan, list[int], "DbProgressSink"], Outcome]
 
 
 class DbProgressSink:
@@ -161,15 +159,13 @@ class Runner:
         service: RequestService,
         sessions: sessionmaker[Session],
         notifier: Notifier,
-        execute: Execute,
+        engine: Engine,
         workers: int = 4,
-        roll_back: RollBack | None = None,
     ) -> None:
         self.service = service
         self.sessions = sessions
         self.notifier = notifier
-        self.execute = execute
-        self.roll_back_fn = roll_back
+        self.engine = engine
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ksmc-exec")
         self._active: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
@@ -210,8 +206,6 @@ class Runner:
     ) -> tuple[bool, str]:
         """Roll back a failed migration (or resume a failed roll back): an approver who is not
         the requester, on the message they saw (`RequestService.authorize_operator`)."""
-        if self.roll_back_fn is None:
-            return False, "This bot cannot roll back migrations."
         answer = self.service.authorize_operator(
             request_id, user_id, team, channel, "rollback", shown
         )
@@ -270,7 +264,7 @@ class Runner:
         if snap is None or snap.plan is None:
             return None
         try:
-            report = self.service.preflight_fn(
+            report = self.engine.preflight(
                 snap.plan.spec, self.service.busy_members(excluding=request_id)
             )
         except Exception:
@@ -326,7 +320,9 @@ class Runner:
 
         sink = DbProgressSink(self.sessions, request_id, changed, failed)
         try:
-            outcome = self.execute(snap.plan, sink, self.service.busy_members(excluding=request_id))
+            busy = self.service.busy_members(excluding=request_id)
+            with logcontext.bound(request_id, snap.requester_id):
+                outcome = self.engine.execute(snap.plan, sink, busy)
         except Exception as e:  # the executor itself broke: record it, never leave it running
             log.exception("execution of %s crashed", request_id)
             outcome = Outcome(
@@ -349,7 +345,7 @@ class Runner:
 
     def _run_rollback(self, request_id: str) -> None:
         snap = self.service.snapshot(request_id)
-        if snap is None or snap.plan is None or self.roll_back_fn is None:
+        if snap is None or snap.plan is None:
             return
         with self.sessions() as session:
             ran = ran_indexes(
@@ -365,7 +361,8 @@ class Runner:
 
         sink = DbProgressSink(self.sessions, request_id, changed, lambda _i: None, ROLLBACK_BASE)
         try:
-            outcome = self.roll_back_fn(snap.plan, ran, sink)
+            with logcontext.bound(request_id, snap.requester_id):
+                outcome = self.engine.roll_back(snap.plan, ran, sink)
         except Exception as e:
             log.exception("roll back of %s crashed", request_id)
             outcome = Outcome(False, None, f"the roll back crashed: {type(e).__name__}", "")

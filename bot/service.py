@@ -20,11 +20,11 @@ from bot import audit, authority, states, store
 from bot.audit import SYSTEM, Actor
 from bot.authority import Shown
 from bot.db import AuditEvent, Request, utcnow
+from bot.engine import Engine
 from bot.metrics import MIGRATIONS, ROLLBACKS
 from bot.ports import Identity, Notifier, Scheduler, UserInfo
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState
-from k8s.preflight import PreflightReport
 from k8s.spec import MigrationSpec
 
 log = logging.getLogger("ksmc.service")
@@ -53,9 +53,6 @@ class Answer:
     request_id: str | None = None
 
 
-Preflight = Callable[[MigrationSpec, frozenset[str]], PreflightReport]
-
-
 class RequestService:
     def __init__(
         self,
@@ -64,7 +61,7 @@ class RequestService:
         identity: Identity,
         notifier: Notifier,
         scheduler: Scheduler,
-        preflight: Preflight,
+        engine: Engine,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
@@ -72,7 +69,7 @@ class RequestService:
         self.identity = identity
         self.notifier = notifier
         self.scheduler = scheduler
-        self.preflight_fn = preflight
+        self.engine = engine
         self.clock = clock
 
     # ---- reading ---------------------------------------------------------------------------
@@ -236,7 +233,7 @@ class RequestService:
             dry_run = row.dry_run
         self._notify(request_id)
         try:
-            report = self.preflight_fn(spec, self.busy_members(excluding=request_id))
+            report = self.engine.preflight(spec, self.busy_members(excluding=request_id))
         except Exception as e:  # a crash in the checks must not leave the request hanging
             log.exception("preflight of %s crashed", request_id)
             with self._tx() as session:

@@ -236,12 +236,13 @@ def run_the_flow(bot: Client, env: Env, app: Any, echoed: str) -> None:
     # Crashes: preflight and the executor raise exceptions whose text holds credentials.
     from k8s import migration
 
-    real_preflight, real_execute = app.service.preflight_fn, migration.execute
+    real_engine, real_execute = app.service.engine, migration.execute
 
     jwt_text = " ".join(f"jwtSecret: {s}" for s in JWT_SECRETS)  # as a YAML snippet quotes it
 
-    def crashing_preflight(*_args: Any) -> Any:
-        raise RuntimeError(f"kubeconfig parse failed near: {echoed} {jwt_text}")
+    class CrashingPreflight:
+        def preflight(self, *_args: Any) -> Any:
+            raise RuntimeError(f"kubeconfig parse failed near: {echoed} {jwt_text}")
 
     def crashing_execute(*_args: Any, **_kw: Any) -> Any:  # as a YAML parser quoting a line
         raise ValueError(f"while scanning kubesphere.yaml: {jwt_text} {echoed}")
@@ -255,12 +256,12 @@ def run_the_flow(bot: Client, env: Env, app: Any, echoed: str) -> None:
         migration.execute = real_execute  # type: ignore[assignment]
     bot.press("ksmc_abandon", back, BOB)  # a failed request holds its member until abandoned
     wait_state(env, back, S.ABANDONED)
-    app.service.preflight_fn = crashing_preflight
+    app.service.engine = CrashingPreflight()  # type: ignore[assignment]
     try:
         crashed = submit(bot, env, "migrate member-a to host-a keep ns1,ns2")
         wait_state(env, crashed, S.FAILED, timeout=30)
     finally:
-        app.service.preflight_fn = real_preflight
+        app.service.engine = real_engine
     response = bot.command(f"show {back}")
     wait_for(lambda: env.stub.responses(response.hook), 10, "show")
     bot.command("history 20")
