@@ -7,7 +7,6 @@ here and nowhere else, so tests and the console can wire them differently.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy.engine import Engine as Database
 
 from bot import audit, db, metrics
+from bot.clusters import ClusterReads
 from bot.context import BotContext
 from bot.engine import Engine
 from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
@@ -159,18 +159,13 @@ def build(
     ctx = BotContext(
         service,
         runner,
-        sessions,
-        registry.names,
-        registry,
-        settings.gather_timeout,
+        ClusterReads(registry, settings.gather_timeout, settings.max_cluster_reads, scrub),
         limits=RateLimiter(
             {
                 "query": Limit(settings.query_limit, settings.query_window),
                 "request": Limit(settings.request_limit, settings.request_window),
             }
         ),
-        read_slots=threading.BoundedSemaphore(settings.max_cluster_reads),
-        scrub=scrub,
     )
     app = App(
         client=client,

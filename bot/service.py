@@ -88,6 +88,13 @@ class RequestService:
             ).scalar_one_or_none()
             return None if row is None else RequestSnapshot.of(row, self.policy.required_approvals)
 
+    def first_time(self, key: str) -> bool:
+        """False when this Slack payload (trigger id, event id) was handled before: a replay."""
+        if not key:
+            return True
+        with self.sessions() as session, session.begin():
+            return store.mark_seen(session, key[:128])
+
     def recent(self, limit: int = 10) -> list[RequestSnapshot]:
         with self.sessions() as session:
             rows = session.execute(

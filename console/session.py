@@ -94,7 +94,7 @@ class Console:
 
     @property
     def idle_timeout(self) -> float:
-        return float(self.ctx.gather_timeout) * 2 + 60
+        return float(self.ctx.clusters.timeout) * 2 + 60
 
     # ---- one line ------------------------------------------------------------------------
 
@@ -304,12 +304,12 @@ class Console:
         return recent[0].id if recent else None
 
     def _audit_mark(self) -> int:
-        with self.ctx.sessions() as session:
+        with self.ctx.service.sessions() as session:
             return int(session.execute(select(func.max(AuditEvent.id))).scalar() or 0)
 
     def _refused(self, mark: int, refusals: list[str]) -> None:
         """Raise if the line was refused: an answer said so, or the audit log recorded it."""
-        with self.ctx.sessions() as session:
+        with self.ctx.service.sessions() as session:
             actions = list(
                 session.execute(
                     select(AuditEvent.action).where(

@@ -85,7 +85,7 @@ def handle_command(ctx: BotContext, body: dict[str, Any], respond: Respond) -> N
     user = Actor(str(body.get("user_id", "")), str(body.get("user_name") or body.get("user_id")))
     team, channel = str(body.get("team_id", "")), str(body.get("channel_id", ""))
     try:
-        cmd: Command | UsageError = parse(text, known_clusters=ctx.known_clusters())
+        cmd: Command | UsageError = parse(text, known_clusters=ctx.clusters.names())
     except UsageError as e:
         cmd = e
     kind = limit_kind(None if isinstance(cmd, UsageError) else cmd)

@@ -48,7 +48,6 @@ from handlers.migrate_form import (
     options_for,
 )
 from handlers.migrate_submission import Submission, read_submission, selected_member
-from k8s.gather import gather_all
 
 log = logging.getLogger("ksmc.form")
 
@@ -278,9 +277,9 @@ def option_names(
 def _read_namespaces(ctx: BotContext, fleet: FormFleet, member: str) -> tuple[str, ...]:
     """One member's namespaces, read within `OPTIONS_READ_TIMEOUT` and remembered; none when
     it cannot be read in time (not remembered: the next keystroke tries again)."""
-    if ctx.registry is None or member not in ctx.known_clusters():
+    if member not in ctx.clusters.names():
         return ()
-    facts = gather_all(ctx.registry, [member], OPTIONS_READ_TIMEOUT, slots=ctx.read_slots)[member]
+    facts = ctx.clusters.facts([member], timeout=OPTIONS_READ_TIMEOUT)[member]
     if not facts.reachable:
         log.info("no namespace options for %s: %s", member, facts.error)
         return ()
@@ -302,7 +301,7 @@ def submit(
     meta = FormMeta.load(view.get("private_metadata"))
     values = (view.get("state") or {}).get("values") or {}
     result = read_submission(
-        values, meta, fleet.get(), known_clusters=ctx.known_clusters(), now=datetime.now(UTC)
+        values, meta, fleet.get(), known_clusters=ctx.clusters.names(), now=datetime.now(UTC)
     )
     if not isinstance(result, Submission):
         ack(response_action="errors", errors=result)

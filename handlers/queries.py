@@ -3,16 +3,15 @@
 
 They run in the background after the slash command's ack, and always answer through the
 command's response_url (Bolt's `respond`): ephemeral to the asker unless the command ended in
-`public`. Clusters are read concurrently and each within `ctx.gather_timeout`, so a slow or dead
-cluster is shown as unreachable instead of holding up the answer. What the answers compute lives
-in `k8s.fleet`, what they look like in `handlers.render_queries`.
+`public`. Clusters are read through `bot.clusters`, concurrently and each within a time budget,
+so a slow or dead cluster is shown as unreachable instead of holding up the answer. What the
+answers compute lives in `k8s.fleet`, what they look like in `handlers.render_queries`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +36,6 @@ from handlers.grammar import (
 from handlers.render import render_refusal
 from k8s import fleet
 from k8s.facts import ClusterFacts
-from k8s.gather import gather_all
 
 log = logging.getLogger("ksmc.queries")
 
@@ -113,38 +111,13 @@ def _components(ctx: BotContext, cmd: ComponentsCommand, now: datetime) -> Rende
 
 
 def gather(ctx: BotContext, names: Iterable[str]) -> dict[str, ClusterFacts]:
-    """Facts of `names`, each cluster within `ctx.gather_timeout` (unreachable otherwise), with
-    every credential the bot holds removed from the text the clusters wrote. Each cluster read
-    holds one of `ctx.read_slots` while it runs (KSMC_MAX_CLUSTER_READS)."""
-    wanted = list(dict.fromkeys(names))
-    if ctx.registry is None:
-        why = "the bot has no cluster access configured"
-        return {n: ClusterFacts(n, reachable=False, error=why) for n in wanted}
-    facts = gather_all(ctx.registry, wanted, ctx.gather_timeout, slots=ctx.read_slots)
-    return {name: scrubbed(f, ctx.scrub) for name, f in facts.items()}
-
-
-def scrubbed(facts: ClusterFacts, scrub: Callable[[str], str]) -> ClusterFacts:
-    """`facts` with the free text a cluster (or its API server's errors) supplied scrubbed: one
-    cluster's error can echo credentials the bot sent it for another."""
-
-    def clean(text: str | None) -> str | None:
-        return None if text is None else scrub(text)
-
-    return replace(
-        facts,
-        error=clean(facts.error),
-        ks_version=clean(facts.ks_version),
-        kubernetes_version=clean(facts.kubernetes_version),
-        cluster_objects=tuple(
-            replace(co, ready_message=scrub(co.ready_message)) for co in facts.cluster_objects
-        ),
-    )
+    """Facts of `names`, through the bot's cluster reads (time budget, read cap, scrubbed)."""
+    return ctx.clusters.facts(names)
 
 
 def fleet_view(ctx: BotContext, team: str) -> fleet.Fleet:
     """Every cluster the bot knows, read now, with the migrations in flight."""
-    facts = gather(ctx, ctx.known_clusters())
+    facts = gather(ctx, ctx.clusters.names())
     return fleet.build_fleet(facts, in_flight(ctx, team).values())
 
 

@@ -62,7 +62,7 @@ def fleet_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Env, C
 def ask(bot: Any, text: str, team: str = TEAM_ID) -> list[dict[str, Any]]:
     """The answer to `text`, computed in this thread by the real query code."""
     sent: list[dict[str, Any]] = []
-    cmd = parse(text, known_clusters=bot.ctx.known_clusters())
+    cmd = parse(text, known_clusters=bot.ctx.clusters.names())
     queries.answer(bot.ctx, cmd, {"team_id": team, "user_id": ALICE}, lambda **kw: sent.append(kw))
     for message in sent:
         assert check_message_content(message) == [], message
@@ -199,7 +199,7 @@ def test_history_and_show_only_for_the_askers_workspace(
 
 def test_migration_in_flight_and_lock_are_shown(fleet_bot: tuple[Env, Client, Any]) -> None:
     _env, _client, bot = fleet_bot
-    with bot.ctx.sessions.begin() as session:
+    with bot.ctx.service.sessions.begin() as session:
         row = store.create_request(
             session,
             actor=Actor(ALICE, "alice"),
@@ -220,7 +220,7 @@ def test_migration_in_flight_and_lock_are_shown(fleet_bot: tuple[Env, Client, An
         assert f"*Lock:* 🔒 held by `{rid}` (running)" in blob(ask(bot, "status member-b"))
         assert "(another Slack workspace)" in blob(ask(bot, "clusters", team="T0OTHER"))
     finally:
-        with bot.ctx.sessions.begin() as session:
+        with bot.ctx.service.sessions.begin() as session:
             session.get(type(row), rid).state = RequestState.SUCCEEDED
 
 
