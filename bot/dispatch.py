@@ -39,6 +39,16 @@ class Forwarded:
     query: str
     headers: dict[str, str]
 
+    @property
+    def urgent(self) -> bool:
+        """A button press or `/ksmc cancel`: what stops or decides a migration, which the lanes
+        run on their urgent lane (handlers.actions, handlers.commands.lane_of) and which must
+        not wait behind a burst of other requests for Bolt either."""
+        if "command" not in self.body:
+            return self.body.get("type") == "block_actions"
+        words = str(self.body.get("text") or "").split()
+        return bool(words) and words[0].lower() == "cancel"
+
     def bolt(self) -> BoltRequest:
         """Bolt's request. Bolt's "socket_mode" is the way to hand it a parsed body; it only
         skips Bolt's signature check, which the front door has done over the raw bytes."""

@@ -47,9 +47,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ksmc.frontdoor")
 
-#: Threads running Bolt for forwarded requests: as many as starlette's threadpool gave Bolt
-#: when the front door shared the bot's process (a dispatch blocks until its listener acks).
-DISPATCH_THREADS = 40
+#: Threads handing acked requests to Bolt, by kind, each kind queueing apart (a burst of
+#: commands queues only behind itself): presses and `/ksmc cancel` (`Forwarded.urgent`); the
+#: other acked requests; and what an HTTP answer waits for (Bolt's answers to options and
+#: submissions, /readyz, /metrics). A dispatch holds its thread until Bolt's listener has
+#: acked, and Bolt runs listeners on 5 threads of its own: more threads here would only add
+#: threads waiting for the GIL.
+DISPATCH_THREADS = {"urgent": 4, "acked": 8, "answers": 8}
 #: How long the front door waits for an answer only Bolt can give: Slack gives up after 3 s,
 #: so waiting longer would only hold a connection.
 ANSWER_TIMEOUT = 10.0
@@ -221,7 +225,10 @@ class Worker:
     def __init__(self, bot: Bot, conn: Connection) -> None:
         self.bot = bot
         self.conn = conn
-        self.pool = ThreadPoolExecutor(DISPATCH_THREADS, thread_name_prefix="ksmc-dispatch")
+        self.pools = {
+            kind: ThreadPoolExecutor(size, thread_name_prefix=f"ksmc-dispatch-{kind}")
+            for kind, size in DISPATCH_THREADS.items()
+        }
         self._sending = threading.Lock()
 
     def run(self) -> None:
@@ -234,21 +241,24 @@ class Worker:
                     return
                 self.handle(message)
         finally:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            for pool in self.pools.values():
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def handle(self, message: tuple[Any, ...]) -> None:
         what = message[0]
-        slack = self.bot.slack
+        slack, answers = self.bot.slack, self.pools["answers"]
         if what == "acked":
-            self.pool.submit(dispatch_acked, slack, message[1].bolt())
+            request: Forwarded = message[1]
+            pool = self.pools["urgent" if request.urgent else "acked"]
+            pool.submit(dispatch_acked, slack, request.bolt())
         elif what == "answer":
-            request = message[2]
-            self.pool.submit(self._reply, message[1], lambda: bolt_reply(slack, request.bolt()))
+            asked: Forwarded = message[2]
+            answers.submit(self._reply, message[1], lambda: bolt_reply(slack, asked.bolt()))
         elif what == "ready":
-            self.pool.submit(self._reply, message[1], lambda: readiness(self.bot))
+            answers.submit(self._reply, message[1], lambda: readiness(self.bot))
         elif what == "metrics":
             accept = message[2]
-            self.pool.submit(self._reply, message[1], lambda: metrics_reply(accept))
+            answers.submit(self._reply, message[1], lambda: metrics_reply(accept))
         elif what == "ack_latency":
             ACK_LATENCY.labels(message[1]).observe(message[2])
         elif what == "refused":

@@ -2,7 +2,8 @@
 and a command are acked while the bot's process is frozen and take effect once it runs again;
 what only Bolt can answer, /readyz and /metrics go through the pipe; and either process ending
 ends the other, so a killed bot never leaves its port held. The bot's threads run at a lower
-CPU priority than the front door's."""
+CPU priority than the front door's, and presses and cancels are handed to Bolt ahead of the
+rest, as the lanes run them."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ from bot_harness import (
 )
 from slackstub import sign
 
+from bot.dispatch import Forwarded
 from bot.states import RequestState as S
+from bot.work import Lane
+from handlers.commands import lane_of
 
 
 @pytest.fixture
@@ -151,3 +155,15 @@ def test_either_process_ending_ends_the_other(env: Env, tmp_path: Path) -> None:
         assert refused(client.base)
     finally:
         bot.stop()
+
+
+@pytest.mark.parametrize("text", ["cancel abcd1234", "CANCEL x", "clusters", "help", "", "cancelx"])
+def test_the_commands_dispatched_first_are_those_the_lanes_run_first(text: str) -> None:
+    body = {"command": "/ksmc", "text": text}
+    assert Forwarded(body, "", {}).urgent is (lane_of(text) is Lane.URGENT)
+
+
+def test_every_press_is_dispatched_first_and_nothing_else() -> None:
+    assert Forwarded({"type": "block_actions", "actions": [{}]}, "", {}).urgent
+    for other in ("view_submission", "block_suggestion", "event_callback"):
+        assert not Forwarded({"type": other}, "", {}).urgent
