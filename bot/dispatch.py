@@ -14,16 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from slack_bolt import App
-from slack_bolt.request import BoltRequest
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from bot import db
 from bot.metrics import ACK_LATENCY, HTTP_REFUSED, exposition
 
 if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_bolt.request import BoltRequest
+
     from bot.app import Bot
 
 log = logging.getLogger("ksmc.http")
@@ -52,6 +51,8 @@ class Forwarded:
     def bolt(self) -> BoltRequest:
         """Bolt's request. Bolt's "socket_mode" is the way to hand it a parsed body; it only
         skips Bolt's signature check, which the front door has done over the raw bytes."""
+        from slack_bolt.request import BoltRequest  # here: the front door's process needs none
+
         headers: dict[str, str | Sequence[str]] = dict(self.headers)
         return BoltRequest(body=self.body, query=self.query, headers=headers, mode="socket_mode")
 
@@ -109,6 +110,10 @@ def bolt_reply(slack: App, request: BoltRequest) -> Reply:
 
 
 def readiness(bot: Bot) -> Reply:
+    from sqlalchemy import text  # here: the front door's process loads no database code
+
+    from bot import db
+
     try:
         with bot.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
