@@ -41,7 +41,7 @@ lint: $(STAMP) ## ruff, mypy (strict), the layer contracts (import-linter) and d
 
 test: $(STAMP) ## lint, then the whole test suite on SQLite and a throwaway PostgreSQL
 	$(MAKE) lint
-	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider
+	PYTHON=$(BIN)/python scripts/with-postgres.sh scripts/run-tests.sh
 
 bench: $(STAMP) ## speed and memory goals, reported as ratios against same-run baselines
 	scripts/with-postgres.sh $(BIN)/python -m benchmarks

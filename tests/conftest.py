@@ -19,6 +19,38 @@ from bot.audit import Actor
 from bot.db import make_engine, normalize_url, session_factory, upgrade, utcnow
 from bot.states import RequestState
 
+# --- the serial pass ---------------------------------------------------------------------
+# `make test` runs the suite on several workers (pytest-xdist), then, alone, the tests whose
+# subject is time itself: a SIGKILL landing mid-step, a leader taking over, timers firing, a
+# cluster cut off at its time budget, a Reject during a burst, the front door's limits. On a
+# busy 2-core machine their waits would measure the other workers, not the bot.
+
+SERIAL_MODULES = frozenset(
+    {
+        "test_bot_restart",
+        "test_replicas",
+        "test_timers",
+        "test_starvation",
+        "test_http_front",
+        "test_frontdoor",
+        "test_soak",
+    }
+)
+SERIAL_TESTS = frozenset(
+    {
+        "test_queries.py::test_down_and_slow_clusters_are_shown_unreachable_within_the_gather_timeout",
+        "test_gather.py::test_slow_cluster_is_cut_off_at_the_budget",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        if module in SERIAL_MODULES or f"{item.path.name}::{item.originalname}" in SERIAL_TESTS:
+            item.add_marker(pytest.mark.serial)
+
+
 # --- database (bot/db.py, bot/store.py, bot/audit.py) --------------------------------------
 # `db_url` is a brand-new, empty database for each test, once on SQLite and once on PostgreSQL
 # (from KSMC_TEST_PG_URL, which scripts/with-postgres.sh exports). The fixtures after it build

@@ -75,6 +75,8 @@ def deadlines(samples: Samples) -> dict[str, float]:
 
 
 def test_a_migration_shows_in_the_scraped_metrics(bot: Client, env: Env) -> None:
+    # the bot takes the leadership (a database lease) just after it starts serving
+    wait_for(lambda: value(scrape(bot)[0], "ksmc_leader") == 1, 30, "the bot to lead")
     before, kinds = scrape(bot)
     assert kinds["ksmc_ack_latency_seconds"] == "histogram"
     assert kinds["ksmc_step_duration_seconds"] == "histogram"
