@@ -13,8 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from slackstub import (
     slash_command_body,
 )
 from sqlalchemy import select
+from waiting import wait_for as wait_for  # re-exported: the tests import it from here
 
 from bot import db
 from bot.authority import button_value
@@ -188,17 +188,6 @@ def audit_actions(env: Env, request_id: str | None = None) -> list[str]:
             return list(session.execute(query).scalars())
     finally:
         engine.dispose()
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.05)
 
 
 def wait_state(env: Env, request_id: str, wanted: RequestState, timeout: float = 30.0) -> None:

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from waiting import wait_for
 
 from k8s.preflight import CheckResult, PreflightReport, Severity
 from k8s.sim.resources import CLUSTERS, NAMESPACES
@@ -28,16 +28,6 @@ from k8s.sim.resources import CLUSTERS, NAMESPACES
 OK, INFO, WARN, BLOCK = Severity.OK, Severity.INFO, Severity.WARNING, Severity.BLOCKER
 MIXED_WORLD = "tests/worlds/mixed.yaml"
 JWT_B = "Q2hhbmdlTWVQbGVhc2UtbWVtYmVyLWI0"  # member-b's jwtSecret in the demo world
-
-
-def wait_for(check: Any, what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def described(report: PreflightReport) -> str:
@@ -273,7 +263,7 @@ def test_the_same_cluster_imported_twice_blocks(engine: Any) -> None:
         copy = engine.peek("host-b", CLUSTERS, "member-a-copy") or {}
         return bool((copy.get("status") or {}).get("uid") == uid)
 
-    wait_for(claimed, "host-b to claim member-a as member-a-copy")
+    wait_for(claimed, what="host-b to claim member-a as member-a-copy")
     result = only(engine.preflight(keep="ns1,ns2"), "uid-unique", BLOCK)
     assert "Cluster 'member-a-copy' on host-b claims the same cluster" in result.message
     assert "must not be imported twice" in result.message

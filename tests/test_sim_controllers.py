@@ -26,6 +26,7 @@ import pytest
 import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
+from waiting import wait_for
 
 from k8s.sim import loader
 from k8s.sim.world import World
@@ -45,16 +46,6 @@ CONFLICT = (
     "The workspace team-x is found in the target member cluster member-a, which is conflict "
     "with the workspace on host"
 )
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def missing(read: Callable[[], Any]) -> bool:

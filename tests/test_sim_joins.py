@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kubernetes import client, config
+from waiting import wait_for
 
 from k8s.sim.world import World
 
@@ -50,16 +49,6 @@ def http(
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 6.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.03)
 
 
 def custom(kubeconfig: Path, cluster: str) -> client.CustomObjectsApi:

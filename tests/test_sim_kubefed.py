@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pytest
 import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from waiting import wait_for
 
 from k8s.sim import loader
 from k8s.sim.world import World
@@ -43,16 +43,6 @@ IAM = "iam.kubesphere.io"
 MANAGED = "kubefed.io/managed"
 WS_LABEL = "kubesphere.io/workspace"
 GROUP = "cluster.kubesphere.io/group"
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 class Fleet:
@@ -170,7 +160,7 @@ def test_clusters_list_next_to_a_selector_deletes_workspace_and_namespace(
             got.returncode == 0 and json.loads(got.stdout)["metadata"]["labels"][MANAGED] == "true"
         )
 
-    wait_for(ws_on_member_b, "Workspace team-x on member-b")
+    wait_for(ws_on_member_b, what="Workspace team-x on member-b")
     kubectl("member-b", "create", "namespace", "prod-db")
     kubectl("member-b", "label", "namespace", "prod-db", f"{WS_LABEL}=team-x")
 
@@ -180,7 +170,7 @@ def test_clusters_list_next_to_a_selector_deletes_workspace_and_namespace(
         )
         return refs.stdout == "team-x"
 
-    wait_for(bound, "prod-db bound to team-x")
+    wait_for(bound, what="prod-db bound to team-x")
 
     patch = '{"spec":{"placement":{"clusters":[{"name":"member-a"}]}}}'
     kubectl("host-b", "patch", "workspacetemplate", "team-x", "--type=merge", "-p", patch)
@@ -195,8 +185,10 @@ def test_clusters_list_next_to_a_selector_deletes_workspace_and_namespace(
     def gone(kind: str, name: str) -> bool:
         return kubectl("member-b", "get", kind, name, check=False).returncode != 0
 
-    wait_for(lambda: gone("workspace", "team-x"), "KubeFed deletes Workspace team-x on member-b")
-    wait_for(lambda: gone("namespace", "prod-db"), "GC deletes prod-db", timeout=10)
+    wait_for(
+        lambda: gone("workspace", "team-x"), what="KubeFed deletes Workspace team-x on member-b"
+    )
+    wait_for(lambda: gone("namespace", "prod-db"), timeout=10, what="GC deletes prod-db")
     assert not gone("namespace", "qa-env")  # other workspaces untouched
 
 
@@ -205,7 +197,9 @@ def test_clusters_list_next_to_a_selector_deletes_workspace_and_namespace(
 
 def unbind(fleet: Fleet, host: str, member: str) -> None:
     fleet.custom(host).delete_cluster_custom_object(*CLUSTERS, member)
-    wait_for(lambda: fleet.get(host, CLUSTERS, member) is None, f"{member} unbound from {host}")
+    wait_for(
+        lambda: fleet.get(host, CLUSTERS, member) is None, what=f"{member} unbound from {host}"
+    )
 
 
 def test_new_host_deletes_left_behind_workspace_its_selector_places_elsewhere(
@@ -230,11 +224,11 @@ def test_new_host_deletes_left_behind_workspace_its_selector_places_elsewhere(
         conds = (cl.get("status") or {}).get("conditions") or []
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
-    wait_for(ready, "member-a Ready on host-b")
+    wait_for(ready, what="member-a Ready on host-b")
     # ... and host-b's KubeFed deletes the managed team-x it does not place; GC takes ns1, ns2
-    wait_for(lambda: fleet.get("member-a", WORKSPACES, "team-x") is None, "team-x deleted")
-    wait_for(lambda: fleet.ns("member-a", "ns1") is None, "ns1 deleted", timeout=10)
-    wait_for(lambda: fleet.ns("member-a", "ns2") is None, "ns2 deleted", timeout=10)
+    wait_for(lambda: fleet.get("member-a", WORKSPACES, "team-x") is None, what="team-x deleted")
+    wait_for(lambda: fleet.ns("member-a", "ns1") is None, timeout=10, what="ns1 deleted")
+    wait_for(lambda: fleet.ns("member-a", "ns2") is None, timeout=10, what="ns2 deleted")
     fleet.settle()
     # team-y has no FederatedWorkspace on host-b: an orphan, un-labelled, kept with ns3
     team_y = fleet.get("member-a", WORKSPACES, "team-y")
@@ -286,14 +280,14 @@ def test_placement_rules(fleet: Fleet) -> None:
         "member-a",
         {"metadata": {"labels": {GROUP: "staging"}}},
     )
-    wait_for(lambda: placed(fleet, "p-prod") == set(), "p-prod leaves member-a")
+    wait_for(lambda: placed(fleet, "p-prod") == set(), what="p-prod leaves member-a")
 
     # a WorkspaceTemplate's `clusters: []` does not survive KubeSphere's Go types: next to
     # `clusterSelector: {}` it places the workspace everywhere
     fleet.create(
         "host-a", WSTEMPLATES, fed_workspace("t-empty", {"clusters": [], "clusterSelector": {}})
     )
-    wait_for(lambda: placed(fleet, "t-empty") == {"host-a", "member-a"}, "t-empty everywhere")
+    wait_for(lambda: placed(fleet, "t-empty") == {"host-a", "member-a"}, what="t-empty everywhere")
 
 
 # ---- (iv) orphans and adoption -----------------------------------------------------------------
@@ -305,7 +299,7 @@ def test_managed_object_without_federated_object_is_unlabelled_not_deleted(fleet
     )
     wait_for(
         lambda: MANAGED not in labels(fleet.get("member-a", WORKSPACES, "stray")),
-        "orphan label removal",
+        what="orphan label removal",
     )
     fleet.settle()
     assert fleet.get("member-a", WORKSPACES, "stray") is not None
@@ -368,7 +362,9 @@ def test_federated_namespace_never_deletes_the_host_namespace(fleet: Fleet) -> N
     fleet.custom("host-a").patch_namespaced_custom_object(
         *FEDNS[:2], "multi", FEDNS[2], "multi", patch
     )
-    wait_for(lambda: fleet.ns("member-a", "multi") is None, "member namespace deleted", 10)
+    wait_for(
+        lambda: fleet.ns("member-a", "multi") is None, timeout=10, what="member namespace deleted"
+    )
     assert fleet.ns("host-a", "multi") is not None
 
 
@@ -415,7 +411,7 @@ def test_account_types_are_federated_to_every_cluster(
     assert fleet.get("member-b", gvr, "kf-test") is None  # not joined to host-a
 
     fleet.custom("host-a").delete_cluster_custom_object(*gvr, "kf-test")
-    wait_for(lambda: fleet.get("member-a", gvr, "kf-test") is None, "copy deleted", 10)
+    wait_for(lambda: fleet.get("member-a", gvr, "kf-test") is None, timeout=10, what="copy deleted")
 
 
 def test_a_member_event_is_reconciled_after_the_retry_delay(fleet: Fleet) -> None:
@@ -426,7 +422,11 @@ def test_a_member_event_is_reconciled_after_the_retry_delay(fleet: Fleet) -> Non
     fleet.settle()
     fleet.custom("member-a").delete_cluster_custom_object(*gvr, "kf-drift")
     assert fleet.get("member-a", gvr, "kf-drift") is None
-    wait_for(lambda: fleet.get("member-a", gvr, "kf-drift") is not None, "copy re-created", 10)
+    wait_for(
+        lambda: fleet.get("member-a", gvr, "kf-drift") is not None,
+        timeout=10,
+        what="copy re-created",
+    )
     assert labels(fleet.get("member-a", gvr, "kf-drift"))[MANAGED] == "true"
 
 
@@ -449,9 +449,15 @@ def test_deletion_plain_orphan_annotation_and_orphan_deleteoption(fleet: Fleet) 
         fleet.core("member-a").create_namespace(
             {"metadata": {"name": f"{name}-ns", "labels": {WS_LABEL: name}}}
         )
-        wait_for(lambda n=name: fleet.ns("member-a", f"{n}-ns").metadata.owner_references, "bind")
+        wait_for(
+            lambda n=name: fleet.ns("member-a", f"{n}-ns").metadata.owner_references, what="bind"
+        )
         fleet.custom("host-a").delete_cluster_custom_object(*FEDWS, name)
-        wait_for(lambda n=name: fleet.get("host-a", FEDWS, n) is None, f"{name} finalized", 10)
+        wait_for(
+            lambda n=name: fleet.get("host-a", FEDWS, n) is None,
+            timeout=10,
+            what=f"{name} finalized",
+        )
         fleet.settle()
 
     # plain: the copy is deleted, and GC takes its namespace
@@ -479,4 +485,8 @@ def test_an_unreachable_kubefed_cluster_blocks_deletion(fleet: Fleet) -> None:
         assert stuck is not None and stuck["metadata"].get("deletionTimestamp")
     finally:
         member.up()
-    wait_for(lambda: fleet.get("host-a", FEDWS, "d-stuck") is None, "finalized once back", 10)
+    wait_for(
+        lambda: fleet.get("host-a", FEDWS, "d-stuck") is None,
+        timeout=10,
+        what="finalized once back",
+    )
