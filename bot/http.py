@@ -6,6 +6,8 @@ finding 4: Bolt's own parser took any form body containing the text "payload" fo
 interaction, so a user named "payload" got no answer). The server also bounds what a client
 can hold: connections (`KSMC_HTTP_MAX_CONNECTIONS`), time to send the headers and the body, and
 idle keep-alive (finding 6); a client that goes away mid-body is logged once, at INFO.
+Everything after the ack goes through a `bot.dispatch.Backend`: Bolt in this process (tests),
+or under `ksmc-bot serve` in the bot's process at the other end of a pipe (bot/frontdoor.py).
 """
 
 from __future__ import annotations
