@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_TESTS = Path(__file__).resolve().parents[1] / "tests"
+_TESTS = Path(__file__).resolve().parents[1] / "tests" / "support"
 if str(_TESTS) not in sys.path:  # the Slack stand-in and the bot harness live with the tests
     sys.path.insert(0, str(_TESTS))
 

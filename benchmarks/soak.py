@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_TESTS = Path(__file__).resolve().parents[1] / "tests"
+_TESTS = Path(__file__).resolve().parents[1] / "tests" / "support"
 if str(_TESTS) not in sys.path:  # the Slack stand-in and the bot harness live with the tests
     sys.path.insert(0, str(_TESTS))
 

@@ -2,7 +2,7 @@
 histograms, and the process collectors for free), served at `/metrics` by bot/http.py.
 
 Every metric is defined here, so their names, labels and buckets are one list for the Grafana
-dashboard and the alerts in helm/ksmc-bot (tests/test_metrics.py scrapes them). Labels have few
+dashboard and the alerts in helm/ksmc-bot (tests/bot/test_metrics.py scrapes them). Labels have few
 values (a request kind, a step kind, an outcome), except the running-step deadline, whose
 series exist only while a step runs.
 """

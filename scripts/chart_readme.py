@@ -3,7 +3,7 @@
 values.yaml is where each value is documented (helm-docs style: a `# -- text` block, continued
 by `#` lines, right above its key); the chart's README repeats that as a table so an operator
 reading it on a chart index sees every value, its default and its meaning. Generated, never
-edited by hand: tests/test_helm_observability.py fails when the committed README differs from
+edited by hand: tests/deploy/test_helm_observability.py fails when the committed README differs from
 this script's output. Run: `.venv/bin/python scripts/chart_readme.py` (`--check` only compares).
 
 A key with a description is one row (a map with one, e.g. `slack.secretKeys`, is one row with

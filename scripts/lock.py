@@ -10,7 +10,7 @@ Two files, resolved together so a package has one version everywhere:
   to dev.txt's versions.
 
 Each file's header records a digest of pyproject.toml's dependency sections
-(`DIGEST_PREFIX`); tests/test_lock.py fails when pyproject.toml changed without `make lock`.
+(`DIGEST_PREFIX`); tests/deploy/test_lock.py fails when pyproject.toml changed without `make lock`.
 An existing lock's pins are kept where they still satisfy pyproject (uv prefers the output
 file's versions), so `make lock` after adding one dependency changes little else;
 `make lock UPGRADE=1` moves everything to the newest allowed versions.

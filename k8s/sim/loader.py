@@ -20,7 +20,8 @@ from k8s.sim.world import SimCluster, World
 
 Obj = dict[str, Any]
 # a world without `controllerDelay` takes its lag from here, so any test suite built on worlds can
-# be re-run against lagging controllers: KSMC_SIM_CONTROLLER_DELAY=0.2 pytest tests/test_executor.py
+# be re-run against lagging controllers:
+#   KSMC_SIM_CONTROLLER_DELAY=0.2 pytest tests/k8s/test_executor.py
 DELAY_ENV = "KSMC_SIM_CONTROLLER_DELAY"
 
 

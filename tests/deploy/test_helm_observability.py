@@ -1,6 +1,6 @@
-"""The chart's operator extras, rendered by Helm's own engine like tests/test_helm.py: the Grafana
-dashboard ConfigMap and the PrometheusRule (off by default, on by value), the `helm test` Pod
-that checks /readyz, and the chart README generated from values.yaml.
+"""The chart's operator extras, rendered by Helm's own engine like tests/deploy/test_helm.py:
+the Grafana dashboard ConfigMap and the PrometheusRule (off by default, on by value), the
+`helm test` Pod that checks /readyz, and the chart README generated from values.yaml.
 
 On and off: lint --strict finds nothing and every built-in object is valid Kubernetes (the
 PrometheusRule is the Prometheus Operator's CRD, so its shape is asserted). Every `ksmc_` metric
@@ -35,7 +35,7 @@ from test_helm import (
 
 import bot.metrics  # noqa: F401  (registers the bot's metrics in REGISTRY)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OBSERVED = {
     **MINIMAL,
     "metrics": {

@@ -38,7 +38,7 @@ from slackstub import sign, slash_command_body
 from bot import db, logcontext
 from bot.states import RequestState as S
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -12,13 +12,11 @@ recreated on the new host; and sync-jwt aligns the member's jwtSecret before the
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from kubectl import KUBECTL, kubectl
 
 from k8s.executor import MemorySink, StepState
 from k8s.preflight import Severity
@@ -29,8 +27,6 @@ from k8s.sim.resources import (
     WORKSPACES,
     WORKSPACETEMPLATES,
 )
-
-KUBECTL = shutil.which("kubectl")
 
 
 def migrate(rig: Any, member: str = "member-a", target: str = "host-b", **fields: Any) -> Any:
@@ -69,31 +65,6 @@ def assert_member_moved(rig: Any, member: str, old: str, new: str) -> None:
     ready = [c for c in on_new["status"]["conditions"] if c["type"] == "Ready"]
     assert ready and ready[0]["status"] == "True"
     assert rig.peek(old, CLUSTERS, member) is None, f"{member} is still registered on {old}"
-
-
-def kubectl(rig: Any, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    assert KUBECTL is not None
-    # kubectl sends the kubeconfig's token only to https servers; every simulated port speaks TLS
-    config = yaml.safe_load(Path(rig.kubeconfig).read_text())
-    for entry in config["clusters"]:
-        entry["cluster"]["server"] = entry["cluster"]["server"].replace("http://", "https://")
-        entry["cluster"]["insecure-skip-tls-verify"] = True
-    tls_kubeconfig = tmp_path / "kubeconfig-tls"
-    tls_kubeconfig.write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [
-            KUBECTL,
-            "--kubeconfig",
-            str(tls_kubeconfig),
-            "--cache-dir",
-            str(tmp_path / "kubectl-cache"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_the_documented_example(engine: Any, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from k8s.preflight import CheckResult, PreflightReport, Severity
 from k8s.sim.resources import CLUSTERS, NAMESPACES
 
 OK, INFO, WARN, BLOCK = Severity.OK, Severity.INFO, Severity.WARNING, Severity.BLOCKER
-MIXED_WORLD = "tests/worlds/mixed.yaml"
+MIXED_WORLD = "tests/support/worlds/mixed.yaml"
 JWT_B = "Q2hhbmdlTWVQbGVhc2UtbWVtYmVyLWI0"  # member-b's jwtSecret in the demo world
 
 

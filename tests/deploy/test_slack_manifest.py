@@ -21,7 +21,7 @@ from slack_sdk import WebClient
 from bot import http
 from handlers import actions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = {
     "http": ROOT / "slack" / "manifest.yaml",
     "socket": ROOT / "slack" / "manifest.socket.yaml",

@@ -1,4 +1,4 @@
-"""Proves the Slack stand-in runs modals as Slack does (tests/slackstub/modals.py,
+"""Proves the Slack stand-in runs modals as Slack does (tests/support/slackstub/modals.py,
 view_rules.py), through the unpatched `slack_sdk.WebClient`: a trigger id opens one view, once,
 within 3 s; views at Slack's limits pass and one over fails with `invalid_arguments` and a
 recorded violation; `views.update` keeps what was entered in unchanged inputs and refuses a stale

@@ -24,7 +24,7 @@ from handlers.blocks import actions, button, context, divider, header, section
 from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES
 from k8s.sim.store import meta
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def console_env() -> dict[str, str]:

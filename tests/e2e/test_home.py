@@ -107,7 +107,7 @@ def test_a_redelivered_event_and_the_messages_tab_publish_nothing(
 
 
 def test_a_huge_fleet_and_many_requests_fit_the_home_tab() -> None:
-    from test_render import make_snap
+    from snapshots import make_snap
 
     view = _big_fleet(300)
     now = datetime(2026, 12, 1, tzinfo=UTC)

@@ -38,7 +38,7 @@ except ImportError as e:  # pragma: no cover - the dev extra installs both
         allow_module_level=True,
     )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "ksmc-bot"
 RELEASE = "ksmc"
 NAMESPACE = "ksmc"

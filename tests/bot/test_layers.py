@@ -48,7 +48,7 @@ def test_serve_loads_neither_the_simulator_nor_the_console(
 
 
 def test_the_simulator_contract_names_every_module_of_the_cluster_side() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]
     (contract,) = [c for c in config["contracts"] if c.get("forbidden_modules") == ["k8s.sim"]]
     modules = {

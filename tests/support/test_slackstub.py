@@ -1,4 +1,4 @@
-"""Proves the Slack stand-in (``tests/slackstub``) behaves like Slack for the real clients.
+"""Proves the Slack stand-in (``tests/support/slackstub``) behaves like Slack for the real clients.
 
 Everything goes through the unpatched ``slack_sdk.WebClient``/``WebhookClient``/Socket Mode client
 and slack_bolt over real sockets. Checked here: post/thread/update/delete and ephemeral flows and

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `benchmarks` beside `tests`
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `benchmarks` beside `tests`
 
 from benchmarks import soak
 

@@ -29,7 +29,7 @@ from bot_harness import (
     wait_for,
     wait_state,
 )
-from test_engine_e2e import kubectl
+from kubectl import kubectl
 
 from bot.states import RequestState as S
 

@@ -36,7 +36,7 @@ from bot_harness import (
     wait_for,
     wait_state,
 )
-from test_engine_e2e import kubectl
+from kubectl import kubectl
 
 from bot.db import upgrade
 from bot.states import RequestState as S
