@@ -237,9 +237,26 @@ class Slack:
         return name
 
     def press(self, action: str, request_id: str, user: str, channel: str, ts: str) -> str:
+        """Press `action`'s button on the message as it stands in the channel: its value binds
+        the request, the message version and the plan (issue #12), so a press needs the button
+        the bot drew, not the bare id (that one the bot refuses as a stale click)."""
         name, url = self._hook(channel, user, ts)
-        self._post(block_action_body(action, request_id, user, channel, ts, url))
+        value = self.button_value(channel, ts, action) or request_id
+        self._post(block_action_body(action, value, user, channel, ts, url))
         return name
+
+    def button_value(self, channel: str, ts: str, action: str, timeout: float = 5.0) -> str | None:
+        """The value of the message's `action` button, once the bot has drawn it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.stub.message(channel, ts)
+            for block in message.blocks if message is not None else []:
+                for element in block.get("elements") or []:
+                    if isinstance(element, dict) and element.get("action_id") == action:
+                        return str(element.get("value") or "") or None
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
 
     def request_id(self, hook: str, timeout: float = 60.0) -> str | None:
         """The id in "Request … received" on a command's response_url, once it arrives."""

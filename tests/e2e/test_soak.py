@@ -28,6 +28,9 @@ def test_thirty_seconds_of_mixed_load_lose_nothing(tmp_path: Path) -> None:
     )
     print("\n".join(report.lines()))
     assert report.handled > 0 and report.request_rows > 0
+    # approvals pressed on the buttons the bot drew, and real migrations carried out
+    assert report.approvals > 0
+    assert report.migrations["succeeded"] > 0, report.migrations
     assert report.faults_injected > 0, "the fault injector never fired"
     assert report.problems() == []
     assert report.unhandled == 0
