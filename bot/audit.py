@@ -23,7 +23,8 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TextIO
@@ -356,13 +357,21 @@ def authentic(row: AuditEvent | Row[Any], key: bytes | None = None) -> bool:
     return expected is not None and hmac.compare_digest(expected, row.hash)
 
 
-def _rows(session: Session, since: datetime | None = None) -> Iterable[Row[Any]]:
+@contextmanager
+def _rows(session: Session, since: datetime | None = None) -> Iterator[Iterable[Row[Any]]]:
+    """The events in id order, streamed (a server-side cursor on PostgreSQL), and the cursor
+    closed when the caller is done, also when it stops early at a bad event."""
     stmt = select(*_COLUMNS).order_by(AuditEvent.id)
     if since is not None:
         if since.tzinfo is None or since.utcoffset() is None:
             raise ValueError("`since` must be timezone-aware")
         stmt = stmt.where(AuditEvent.at >= since)
-    return session.execute(stmt.execution_options(yield_per=1000))
+    result = session.execute(stmt.execution_options(yield_per=1000))
+    try:
+        rows: Iterable[Row[Any]] = result  # type: ignore[assignment]  # Row is invariant
+        yield rows
+    finally:
+        result.close()
 
 
 def verify(session: Session, key: bytes | None = None) -> VerifyResult:
@@ -372,12 +381,16 @@ def verify(session: Session, key: bytes | None = None) -> VerifyResult:
     checked, which is a failure, not a pass. Unkeyed events are accepted only before the first
     keyed one: one after it was written by someone without the key.
     """
-    key = key if key is not None else current_key()
+    with _rows(session) as rows:
+        return _walk(rows, key if key is not None else current_key())
+
+
+def _walk(rows: Iterable[Row[Any]], key: bytes | None) -> VerifyResult:
     expected_prev = GENESIS_HASH
     prev_id: int | None = None
     keyed_from: int | None = None
     checked = 0
-    for row in _rows(session):
+    for row in rows:
         checked += 1
         scheme = row.scheme or LEGACY
         if scheme == KEYED and keyed_from is None:
@@ -509,17 +522,18 @@ def export(session: Session, since: datetime | None, fmt: ExportFormat, out: Tex
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"unknown export format {fmt!r}: use 'jsonl' or 'csv'")
     count = 0
-    if fmt == "jsonl":
-        for row in _rows(session, since):
+    with _rows(session, since) as rows:
+        if fmt == "jsonl":
+            for row in rows:
+                record = _record(row)
+                record["details"] = json.loads(row.details)
+                out.write(json.dumps(record, ensure_ascii=True) + "\n")
+                count += 1
+            return count
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        writer.writerow(_EXPORT_COLUMNS)
+        for row in rows:
             record = _record(row)
-            record["details"] = json.loads(row.details)
-            out.write(json.dumps(record, ensure_ascii=True) + "\n")
+            writer.writerow([record[c] for c in _EXPORT_COLUMNS])
             count += 1
         return count
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow(_EXPORT_COLUMNS)
-    for row in _rows(session, since):
-        record = _record(row)
-        writer.writerow([record[c] for c in _EXPORT_COLUMNS])
-        count += 1
-    return count
