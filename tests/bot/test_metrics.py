@@ -106,7 +106,14 @@ def test_a_migration_shows_in_the_scraped_metrics(bot: Client, env: Env) -> None
     assert value(during, "ksmc_migrations_in_flight") == 1
     assert deadlines(during)["join_cluster"] > time.time()  # its own timeout not yet reached
     wait_state(env, rid, S.SUCCEEDED, timeout=60)
-    after, _ = scrape(bot)
+
+    # the state is stored (and shown) before the executor thread has returned: the gauge
+    # follows a moment later
+    def ended() -> Samples | None:
+        now, _ = scrape(bot)
+        return now if value(now, "ksmc_migrations_in_flight") == 0 else None
+
+    after = wait_for(ended, 10, "the execution to end on this replica")
 
     assert grew(before, after, "ksmc_slack_requests_total", kind="command") == 1
     assert grew(before, after, "ksmc_slack_requests_total", kind="block_actions") == 2
