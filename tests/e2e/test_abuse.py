@@ -206,12 +206,13 @@ def _forgeries() -> list[tuple[str, bytes, dict[str, str]]]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("case", "body", "headers"), _forgeries(), ids=[c[0] for c in _forgeries()]
-)
+@pytest.mark.parametrize("case", [c[0] for c in _forgeries()])
 def test_forged_requests_get_401_and_change_nothing(
-    shared: Client, shared_env: Env, case: str, body: bytes, headers: dict[str, str]
+    shared: Client, shared_env: Env, case: str
 ) -> None:
+    # signed now, not at collection: with several workers a test may run minutes after it,
+    # and a timestamp "6 minutes ahead" would by then be inside Slack's window
+    _case, body, headers = next(c for c in _forgeries() if c[0] == case)
     before = counts(shared_env)
     calls = len(shared_env.stub.calls())
     response = shared.post(body, headers)
