@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from bot.leader import Leadership
 from bot.ports import Identity, Notifier
 from bot.ratelimit import Limit, RateLimiter
 from bot.runner import Runner
-from bot.scheduler import LeaderScheduler, TimerScheduler
+from bot.scheduler import TimerScheduler
 from bot.scrub import credential_scrubber
 from bot.service import Policy, RequestService
 from bot.settings import Settings
@@ -49,7 +49,6 @@ class Bot:
     registry: ClusterRegistry
     notifier: Notifier | None = None
     leadership: Leadership | None = None
-    leader_flag: dict[str, Leadership] = field(default_factory=dict)
 
     @property
     def service(self) -> RequestService:
@@ -58,7 +57,6 @@ class Bot:
     def start_background(self) -> None:
         """Join the leader election; the leader runs the scheduler and the executor."""
         self.leadership = Leadership(self.engine, self._lead)
-        self.leader_flag["current"] = self.leadership
         self.leadership.start()
 
     def _lead(self) -> None:
@@ -130,7 +128,6 @@ def build(
     scheduler = TimerScheduler()
     scrub = credential_scrubber(settings)
     engine = Engine(registry, engine_settings, scrub, _member_kubeconfig(settings))
-    leader_flag: dict[str, Leadership] = {}
     service = RequestService(
         sessions,
         Policy(
@@ -142,7 +139,6 @@ def build(
         ),
         identity or SlackIdentity(client),
         slack_notifier,
-        LeaderScheduler(scheduler, lambda: _is_leader(leader_flag)),
         engine,
     )
     if isinstance(slack_notifier, SlackNotifier):
@@ -184,7 +180,6 @@ def build(
     actions.register(app, ctx)
     home.register(app, ctx)
     bot = Bot(settings, database, ctx, app, client, scheduler, registry, notifier=slack_notifier)
-    bot.leader_flag = leader_flag
     return bot
 
 
@@ -210,11 +205,6 @@ def anchor_publisher(sessions: Any, client: WebClient, channel: str | None) -> C
         last["head"] = (event_id, mac)
 
     return publish
-
-
-def _is_leader(flag: dict[str, Leadership]) -> bool:
-    leadership = flag.get("current")
-    return leadership is not None and leadership.is_leader
 
 
 def _member_kubeconfig(settings: Settings) -> Callable[[str], bytes]:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot import store
 from bot.audit import SYSTEM
 from bot.db import AuditEvent, Request
+from bot.ports import Scheduler
 from bot.service import ACTIVE, STALE_PREFLIGHT, RequestService
 from bot.states import RequestState as S
 
@@ -41,11 +42,9 @@ def recover(service: RequestService, stale: timedelta = STALE_PREFLIGHT) -> None
         if state is S.PREFLIGHTING:
             repeat_preflight(service, request_id)
             continue
-        if state is S.PENDING:
-            if now >= expires_at:
-                service.expire(request_id)
-                continue
-            service.scheduler.expire_at(request_id, expires_at)
+        if state is S.PENDING and now >= expires_at:
+            service.expire(request_id)
+            continue
         service._notify(request_id)
 
 
@@ -71,9 +70,11 @@ def repeat_preflight(service: RequestService, request_id: str) -> None:
     service._notify(request_id)
 
 
-def reconcile(service: RequestService) -> None:
-    """Make the scheduler match the database: requests approved, scheduled or pending on any
-    replica get their execution, window and expiry/reminder jobs here, on the leader."""
+def reconcile(service: RequestService, timers: Scheduler) -> None:
+    """Make the timers match the database: requests approved, scheduled or pending on any
+    replica get their execution, window and expiry/reminder jobs here, on the leader, and the
+    jobs of requests that moved on are dropped. The service never sets a timer itself: it
+    writes the request's row, and this (every second) derives the timers from the rows."""
     now = service.clock()
     with service.sessions() as session:
         rows = session.execute(
@@ -90,26 +91,25 @@ def reconcile(service: RequestService) -> None:
                 select(AuditEvent.request_id).where(AuditEvent.action == "request.reminded")
             ).scalars()
         )
+    timers.keep_only({row[0] for row in rows})
     for request_id, state, run_at, expires_at, _created_at in rows:
         if state is S.APPROVED and (run_at is None or run_at <= now):
-            service.scheduler.start_now(request_id)
+            timers.start_now(request_id)
         elif state is S.APPROVED:
-            service._after_approval(request_id, run_at)
-        elif state is S.SCHEDULED and not service.scheduler.has("start", request_id):
+            service._after_approval(request_id, run_at)  # → scheduled: its window, next tick
+        elif state is S.SCHEDULED and not timers.has("start", request_id):
             if run_at is None or run_at <= now:
-                service.scheduler.start_now(request_id)
+                timers.start_now(request_id)
             else:
-                service.scheduler.start_at(request_id, run_at)
+                timers.start_at(request_id, run_at)
         elif state is S.PENDING:
             if now >= expires_at:
                 service.expire(request_id)
                 continue
-            if not service.scheduler.has("expire", request_id):
-                service.scheduler.expire_at(request_id, expires_at)
-            if request_id not in reminded and not service.scheduler.has("remind", request_id):
-                service.scheduler.remind_at(
-                    request_id, max(now, expires_at - service.policy.ttl / 2)
-                )
+            if not timers.has("expire", request_id):
+                timers.expire_at(request_id, expires_at)
+            if request_id not in reminded and not timers.has("remind", request_id):
+                timers.remind_at(request_id, max(now, expires_at - service.policy.ttl / 2))
     # a replica that died during a preflight leaves its request behind: pick it up
     with service.sessions() as session:
         stale = session.execute(

@@ -74,7 +74,7 @@ class TimerScheduler:
         from bot import recovery
 
         if self._service is not None:
-            recovery.reconcile(self._service)
+            recovery.reconcile(self._service, self)
 
     def has(self, kind: str, request_id: str) -> bool:
         return self._sched.get_job(f"{kind}:{request_id}") is not None
@@ -113,46 +113,9 @@ class TimerScheduler:
         with contextlib.suppress(JobLookupError):
             self._sched.remove_job(f"{kind}:{request_id}")
 
-    def cancel_expiry(self, request_id: str) -> None:
-        self._remove("expire", request_id)
-        self._remove("remind", request_id)
-
-    def cancel_all(self, request_id: str) -> None:
-        for kind in KINDS:
-            self._remove(kind, request_id)
-
-
-class LeaderScheduler:
-    """The `Scheduler` port on every replica: jobs are placed only by the leader; what another
-    replica asks for is picked up by the leader's reconcile tick from the database."""
-
-    def __init__(self, inner: TimerScheduler, is_leader: Any) -> None:
-        self.inner = inner
-        self.is_leader = is_leader
-
-    def has(self, kind: str, request_id: str) -> bool:
-        return self.inner.has(kind, request_id)
-
-    def expire_at(self, request_id: str, when: datetime) -> None:
-        if self.is_leader():
-            self.inner.expire_at(request_id, when)
-
-    def remind_at(self, request_id: str, when: datetime) -> None:
-        if self.is_leader():
-            self.inner.remind_at(request_id, when)
-
-    def start_at(self, request_id: str, when: datetime) -> None:
-        if self.is_leader():
-            self.inner.start_at(request_id, when)
-
-    def start_now(self, request_id: str) -> None:
-        if self.is_leader():
-            self.inner.start_now(request_id)
-
-    def cancel_expiry(self, request_id: str) -> None:
-        if self.is_leader():
-            self.inner.cancel_expiry(request_id)
-
-    def cancel_all(self, request_id: str) -> None:
-        if self.is_leader():
-            self.inner.cancel_all(request_id)
+    def keep_only(self, request_ids: set[str]) -> None:
+        """Drop the timers of requests that are no longer waiting for one."""
+        for job in self._sched.get_jobs():
+            kind, _, request_id = job.id.partition(":")
+            if kind in KINDS and request_id not in request_ids:
+                self._remove(kind, request_id)

@@ -22,7 +22,7 @@ from bot.authority import Shown
 from bot.db import AuditEvent, Request, utcnow
 from bot.engine import Engine
 from bot.metrics import MIGRATIONS, ROLLBACKS
-from bot.ports import Identity, Notifier, Scheduler, UserInfo
+from bot.ports import Identity, Notifier, UserInfo
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState
 from k8s.spec import MigrationSpec
@@ -60,7 +60,6 @@ class RequestService:
         policy: Policy,
         identity: Identity,
         notifier: Notifier,
-        scheduler: Scheduler,
         engine: Engine,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -68,7 +67,6 @@ class RequestService:
         self.policy = policy
         self.identity = identity
         self.notifier = notifier
-        self.scheduler = scheduler
         self.engine = engine
         self.clock = clock
 
@@ -262,7 +260,7 @@ class RequestService:
         to = S.BLOCKED if blocked else S.PENDING
         now = self.clock()
         with self._tx() as session:
-            row = store.transition(
+            store.transition(
                 session,
                 request_id,
                 S.PREFLIGHTING,
@@ -283,10 +281,6 @@ class RequestService:
                 plan_json=report.plan.to_json() if report.plan else None,
                 expires_at=now + self.policy.ttl,
             )
-            expires_at = row.expires_at
-        if to is S.PENDING:
-            self.scheduler.expire_at(request_id, expires_at)
-            self.scheduler.remind_at(request_id, now + self.policy.ttl / 2)
         self._notify(request_id)
 
     # ---- approving -------------------------------------------------------------------------
@@ -380,7 +374,6 @@ class RequestService:
         except (store.StaleTransition, store.DuplicateApproval):
             return refuse("someone else acted on this request at the same moment; look again")
         if done:
-            self.scheduler.cancel_expiry(request_id)
             self._after_approval(request_id, run_at)
             return Answer(True, f"Approved {request_id}.", request_id)
         self._notify(request_id)
@@ -399,11 +392,7 @@ class RequestService:
                     action="request.scheduled",
                     details={"run_at": run_at},
                 )
-            self.scheduler.start_at(request_id, run_at)
-            self._notify(request_id)
-        else:
-            self._notify(request_id)
-            self.scheduler.start_now(request_id)
+        self._notify(request_id)
 
     # ---- ending a request ------------------------------------------------------------------
 
@@ -464,7 +453,6 @@ class RequestService:
                 reason=f"state is {e.current_state}",
             )
             return Answer(False, f"Request {request_id} is {e.current_state}; it cannot be {verb}.")
-        self.scheduler.cancel_all(request_id)
         self._notify(request_id)
         return Answer(True, f"Request {request_id} {verb}.", request_id)
 
@@ -472,8 +460,7 @@ class RequestService:
         snap = self.snapshot(request_id)
         if snap is None or snap.state is not S.PENDING:
             return
-        if self.clock() < snap.expires_at:  # a job that fired early: try again at the deadline
-            self.scheduler.expire_at(request_id, snap.expires_at)
+        if self.clock() < snap.expires_at:  # a job that fired early: the scheduler sets it again
             return
         try:
             with self._tx() as session:
@@ -487,7 +474,6 @@ class RequestService:
                 )
         except store.StaleTransition:
             return
-        self.scheduler.cancel_all(request_id)
         self._notify(request_id)
 
     def remind(self, request_id: str) -> None:
@@ -573,7 +559,6 @@ class RequestService:
                 )
         except store.StaleTransition:
             return
-        self.scheduler.cancel_all(request_id)
         self._notify(request_id)
 
     # ---- execution transitions (called by the runner) --------------------------------------
