@@ -40,6 +40,8 @@ SERIAL_TESTS = frozenset(
     {
         "test_queries.py::test_down_and_slow_clusters_are_shown_unreachable_within_the_gather_timeout",
         "test_gather.py::test_slow_cluster_is_cut_off_at_the_budget",
+        # how many namespaces the pool unbinds before the fault stops it depends on thread timing
+        "test_executor.py::test_a_failure_in_the_middle_of_unbinding_many_namespaces_resumes_where_it_stopped",
     }
 )
 

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import pytest
+from plans import DOCUMENTED_STEPS
 
 from k8s.access import ClientSettings
 from k8s.executor import MemorySink, StepState
@@ -25,19 +26,7 @@ from k8s.sim import network
 from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES
 from k8s.steps import implementation
 
-STEPS = [
-    "prepare_credential",
-    "validate_from_host",
-    "unbind_namespaces",
-    "remove_placement",
-    "delete_workspaces",
-    "validate_from_host",
-    "unbind_cluster",
-    "join_cluster",
-    "ensure_workspace",
-    "rebind_namespaces",
-    "verify",
-]
+STEPS = DOCUMENTED_STEPS
 TENANT = "/apis/tenant.kubesphere.io"
 CLUSTER_API = "/apis/cluster.kubesphere.io/v1alpha1/clusters"
 # What each step of `keep ns1,ns2` sends first to its cluster: its write, or for the steps that

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
+from plans import DOCUMENTED_STEPS
 
 from k8s.executor import Executor, MemorySink, StepState
 from k8s.plan import Plan, Step
@@ -25,19 +26,7 @@ from k8s.sim.resources import NAMESPACES
 from k8s.spec import MigrationSpec
 from k8s.steps import StepContext, StepError, StepImpl, TemporaryStepError, register
 
-STEPS = [
-    "prepare_credential",
-    "validate_from_host",
-    "unbind_namespaces",
-    "remove_placement",
-    "delete_workspaces",
-    "validate_from_host",
-    "unbind_cluster",
-    "join_cluster",
-    "ensure_workspace",
-    "rebind_namespaces",
-    "verify",
-]
+STEPS = DOCUMENTED_STEPS
 # KubeFed on host-a removes member-a's Workspace as soon as its placement shrinks; when the
 # delete step looks before it has, the step deletes the Workspace itself. Either way once.
 RACY = {("member-a", "DELETE", "/apis/tenant.kubesphere.io/v1alpha1/workspaces/team-x")}

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
+from simclients import SimClients
 
 from k8s.sim import loader
-from k8s.sim.world import World
 
 CLUSTERS = ("cluster.kubesphere.io", "v1alpha1", "clusters")
 WSTEMPLATES = ("tenant.kubesphere.io", "v1alpha2", "workspacetemplates")
@@ -36,28 +36,7 @@ WROLES = ("iam.kubesphere.io", "v1alpha2", "workspaceroles")
 WS = "kubesphere.io/workspace"
 
 
-class Sim:
-    def __init__(self, world: World, kubeconfig: Path) -> None:
-        self.world = world
-        self.kubeconfig = kubeconfig
-        self._apis: dict[str, client.ApiClient] = {}
-
-    def api(self, cluster: str) -> client.ApiClient:
-        if cluster not in self._apis:
-            self._apis[cluster] = config.new_client_from_config(
-                config_file=str(self.kubeconfig), context=cluster
-            )
-        return self._apis[cluster]
-
-    def custom(self, cluster: str) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api(cluster))
-
-    def core(self, cluster: str) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api(cluster))
-
-    def apps(self, cluster: str) -> client.AppsV1Api:
-        return client.AppsV1Api(self.api(cluster))
-
+class Sim(SimClients):
     def create(self, cluster: str, gvr: tuple[str, str, str], body: dict[str, Any]) -> None:
         self.custom(cluster).create_cluster_custom_object(*gvr, body)
 
@@ -88,8 +67,7 @@ def sim(tmp_path: Path) -> Iterator[Sim]:
     world = loader.start("demo", join_delay=0.05)
     s = Sim(world, world.write_kubeconfig(tmp_path / "kubeconfig"))
     yield s
-    for api in s._apis.values():
-        api.close()
+    s.close()
     world.stop()
     assert world.controller_errors == []
 

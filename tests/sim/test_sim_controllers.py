@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config, watch
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
+from simclients import SimClients
 from waiting import wait_for
 
 from k8s.sim import loader
@@ -70,26 +71,8 @@ def is_ready(obj: dict[str, Any]) -> bool:
     return bool(cond and cond["status"] == "True")
 
 
-class Fleet:
+class Fleet(SimClients):
     """Typed-API access to every cluster of a world over HTTP, plus a few readers."""
-
-    def __init__(self, world: World, kubeconfig: Path) -> None:
-        self.world = world
-        self.kubeconfig = kubeconfig
-        self._apis: dict[str, client.ApiClient] = {}
-
-    def api(self, cluster: str) -> client.ApiClient:
-        if cluster not in self._apis:
-            self._apis[cluster] = config.new_client_from_config(
-                config_file=str(self.kubeconfig), context=cluster
-            )
-        return self._apis[cluster]
-
-    def core(self, cluster: str) -> client.CoreV1Api:
-        return client.CoreV1Api(self.api(cluster))
-
-    def custom(self, cluster: str) -> client.CustomObjectsApi:
-        return client.CustomObjectsApi(self.api(cluster))
 
     def get(self, cluster: str, gvr: tuple[str, str, str], name: str) -> dict[str, Any]:
         return dict(self.custom(cluster).get_cluster_custom_object(*gvr, name))
@@ -127,10 +110,6 @@ class Fleet:
 
     def settle(self) -> None:
         assert self.world.settle(10), "simulated controllers did not settle"
-
-    def close(self) -> None:
-        for a in self._apis.values():
-            a.close()
 
 
 @pytest.fixture(scope="module")
