@@ -1,0 +1,141 @@
+"""The service's shared core: its settings, the transaction helper, reads of stored requests and
+audit-only events. The other modules of bot.service add the transitions on top of it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot import audit, states, store
+from bot.audit import Actor
+from bot.db import Request, utcnow
+from bot.engine import Engine
+from bot.ports import Identity, Notifier
+from bot.snapshot import RequestSnapshot
+from bot.states import RequestState
+
+log = logging.getLogger("ksmc.service")
+S = RequestState
+ACTIVE = (S.RECEIVED, S.PREFLIGHTING, S.PENDING, S.APPROVED, S.SCHEDULED, S.RUNNING)
+STALE_PREFLIGHT = timedelta(minutes=2)  # far beyond a preflight's bounded reads
+LOCKING = tuple(sorted(states.LOCKING))  # states that hold the member
+
+
+@dataclass(frozen=True)
+class Policy:
+    approvers: tuple[str, ...]
+    requesters: tuple[str, ...] = ()
+    required_approvals: int = 1
+    ttl: timedelta = timedelta(minutes=30)
+    #: Channels where migrations may be requested (empty: any).
+    channels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the person who acted should be told (ephemerally)."""
+
+    ok: bool
+    message: str
+    request_id: str | None = None
+
+
+class ServiceCore:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        policy: Policy,
+        identity: Identity,
+        notifier: Notifier,
+        engine: Engine,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.policy = policy
+        self.identity = identity
+        self.notifier = notifier
+        self.engine = engine
+        self.clock = clock
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def snapshot(self, request_id: str) -> RequestSnapshot | None:
+        with self.sessions() as session:
+            row = session.execute(
+                select(Request)
+                .where(Request.id == request_id)
+                .options(selectinload(Request.approvals), selectinload(Request.steps))
+            ).scalar_one_or_none()
+            return None if row is None else RequestSnapshot.of(row, self.policy.required_approvals)
+
+    def first_time(self, key: str) -> bool:
+        """False when this Slack payload (trigger id, event id) was handled before: a replay."""
+        if not key:
+            return True
+        with self.sessions() as session, session.begin():
+            return store.mark_seen(session, key[:128])
+
+    def recent(self, limit: int = 10) -> list[RequestSnapshot]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Request)
+                .order_by(Request.created_at.desc())
+                .limit(limit)
+                .options(selectinload(Request.approvals), selectinload(Request.steps))
+            ).scalars()
+            return [RequestSnapshot.of(r, self.policy.required_approvals) for r in rows]
+
+    def busy_members(self, excluding: str | None = None) -> frozenset[str]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Request.member).where(
+                    Request.state.in_(LOCKING), Request.id != (excluding or "")
+                )
+            ).scalars()
+            return frozenset(rows)
+
+    def _notify(self, request_id: str) -> None:
+        snap = self.snapshot(request_id)
+        if snap is not None:
+            self.notifier.request_changed(snap)
+
+    def set_message_ts(self, request_id: str, ts: str) -> None:
+        """Remember which Slack message shows the request (no state change)."""
+        with self._tx() as session:
+            row = session.get(Request, request_id)
+            if row is not None and row.message_ts is None:
+                row.message_ts = ts
+
+    # ---- audit-only events -----------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        actor: Actor,
+        team: str,
+        channel: str,
+        request_id: str | None = None,
+        **details: object,
+    ) -> None:
+        with self._tx() as session:
+            audit.append(
+                session,
+                action=action,
+                actor_id=actor.id,
+                actor_name=actor.name,
+                team_id=team,
+                channel_id=channel,
+                request_id=request_id,
+                details=details,
+            )
