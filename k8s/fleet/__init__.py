@@ -1,11 +1,12 @@
 """The fleet as people ask about it in chat: pure functions from gathered `ClusterFacts`.
 
-Which host each member is bound to is decided the way KubeSphere decides it: a host's `Cluster`
-object claims a member by the member's kube-system UID (`status.uid`), not by name. Everything
-else the chat answers show (jwtSecret groups, orphaned namespaces, workspace drift, component
-differences) is derived here, without I/O, so it can be tested from hand-made facts and rendered
-for Slack, the App Home tab and the console alike; the namespace and workspace consistency
-checks live in `k8s.fleet.projects` and are re-exported here. Nothing here ever sees a
+Which host each member is bound to is decided the way KubeSphere decides it, in
+`k8s.fleet.claims`, which preflight asks too: a host's `Cluster` object claims a member by the
+member's kube-system UID (`status.uid`), not by name. Everything else the chat answers show
+(jwtSecret groups, orphaned namespaces, workspace drift, component differences) is derived here,
+without I/O, so it can be tested from hand-made facts and rendered for Slack, the App Home tab
+and the console alike; the namespace and workspace consistency checks live in
+`k8s.fleet.projects` and are re-exported here. Nothing here ever sees a
 secret: jwtSecrets arrive as fingerprints and leave as group letters ("A", "B").
 """
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from k8s.facts import ClusterFacts
+from k8s.fleet.claims import Binding, claimed, cluster_objects, identities
+from k8s.fleet.claims import claims as claims_of
 from k8s.fleet.components import HOST_ONLY_COMPONENTS, ComponentDiff, component_diff
 from k8s.fleet.projects import (
     SYSTEM_WORKSPACE,
@@ -44,7 +47,6 @@ __all__ = [
     "Severity",
     "WorkspacePlace",
     "WorkspaceRow",
-    "bindings",
     "build_fleet",
     "component_diff",
     "jwt_groups",
@@ -78,18 +80,6 @@ class InFlight:
     member: str
     target_host: str
     visible: bool = True  # False: another Slack workspace's request (its id is not shown)
-
-
-@dataclass(frozen=True)
-class Binding:
-    """A host's `Cluster` object that claims a cluster."""
-
-    host: str
-    object_name: str  # the Cluster object's name on the host (normally the member's name)
-    ready: bool
-    message: str
-    by: Literal["uid", "name"]  # "name" only when the member itself could not be read
-    deleting: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,94 +153,52 @@ def _letter(i: int) -> str:
     return letters[i] if i < len(letters) else f"{letters[i // 26 - 1]}{letters[i % 26]}"
 
 
-def bindings(facts: Mapping[str, ClusterFacts]) -> dict[str, list[Binding]]:
-    """Cluster name → the hosts' Cluster objects that claim it: by kube-system UID, or by name
-    when the cluster itself cannot be read (or has not joined yet, so no UID is claimed)."""
-    by_uid = {
-        f.kube_system_uid: name
-        for name, f in facts.items()
-        if f.reachable and f.kube_system_uid is not None
-    }
-    out: dict[str, list[Binding]] = {}
-    for host_name in sorted(facts):
-        host = facts[host_name]
-        if not host.reachable:
-            continue
-        for co in host.cluster_objects:
-            if co.is_host_itself:
-                continue
-            target: str | None = None
-            by: Literal["uid", "name"] = "uid"
-            if co.uid_claimed is not None and co.uid_claimed in by_uid:
-                target = by_uid[co.uid_claimed]
-            elif co.name in facts and not facts[co.name].reachable:
-                target, by = co.name, "name"
-            elif co.name in facts and co.uid_claimed is None:
-                target, by = co.name, "name"  # not joined yet: it is this one or none
-            if target is None or target == host_name:
-                continue
-            out.setdefault(target, []).append(
-                Binding(host_name, co.name, co.ready, co.ready_message, by, co.deleting)
-            )
-    return out
-
-
 def _stray_cluster_objects(facts: Mapping[str, ClusterFacts]) -> list[Finding]:
     """Cluster objects on a host that claim a cluster other than the one their name says, or
     one the bot cannot see."""
-    by_uid = {
-        f.kube_system_uid: name
-        for name, f in facts.items()
-        if f.reachable and f.kube_system_uid is not None
-    }
+    by_uid = identities(facts)
     found: list[Finding] = []
-    for host_name in sorted(facts):
-        host = facts[host_name]
-        if not host.reachable:
-            continue
-        for co in host.cluster_objects:
-            if co.is_host_itself:
-                continue
-            claimed = by_uid.get(co.uid_claimed) if co.uid_claimed else None
-            if claimed is not None:
-                if claimed != co.name:
-                    found.append(
-                        Finding(
-                            "info",
-                            claimed,
-                            "renamed",
-                            f"imported into {host_name} under another name, {co.name}",
-                        )
-                    )
-                continue
-            known = facts.get(co.name)
-            if known is not None and known.reachable and co.uid_claimed is not None:
-                found.append(
-                    Finding(
-                        "warning",
-                        host_name,
-                        "stale-cluster",
-                        f"its Cluster object {co.name} claims kube-system UID "
-                        f"{co.uid_claimed}, which is not {co.name}'s (was the cluster "
-                        "rebuilt?)",
-                    )
-                )
-            elif known is None:
+    for host_name, co in cluster_objects(facts):
+        claim = claimed(co, facts, by_uid)
+        if claim is not None:
+            target, by = claim
+            if by == "uid" and target != co.name:
                 found.append(
                     Finding(
                         "info",
-                        host_name,
-                        "outside",
-                        f"has Cluster {co.name}, a cluster the bot's kubeconfig does not name",
+                        target,
+                        "renamed",
+                        f"imported into {host_name} under another name, {co.name}",
                     )
                 )
+            continue
+        if co.name in facts:  # readable, and the UID it claims is not its own
+            found.append(
+                Finding(
+                    "warning",
+                    host_name,
+                    "stale-cluster",
+                    f"its Cluster object {co.name} claims kube-system UID "
+                    f"{co.uid_claimed}, which is not {co.name}'s (was the cluster "
+                    "rebuilt?)",
+                )
+            )
+        else:
+            found.append(
+                Finding(
+                    "info",
+                    host_name,
+                    "outside",
+                    f"has Cluster {co.name}, a cluster the bot's kubeconfig does not name",
+                )
+            )
     return found
 
 
 def build_fleet(facts: Mapping[str, ClusterFacts], migrations: Iterable[InFlight] = ()) -> Fleet:
     """Everything `clusters`, `status` and the App Home tab show, from facts of every cluster."""
     groups = jwt_groups(facts)
-    bound = bindings(facts)
+    bound = claims_of(facts)
     moving = {m.member: m for m in migrations}
     findings: list[Finding] = []
     roles: dict[str, str] = {}

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from k8s.facts import ClusterFacts
+from k8s.fleet.claims import Binding, claims_on
 from k8s.plan import Plan, build_plan
 from k8s.spec import MigrationSpec
 
@@ -68,23 +69,22 @@ class Context:
             self.spec.target_host, False, "not in the bot's kubeconfig"
         )
 
-    def claimants(self) -> list[tuple[ClusterFacts, str]]:
-        """(host, Cluster name) for every Cluster object anywhere claiming the member's UID."""
-        uid = self.member.kube_system_uid
-        if not uid:
-            return []
-        return [
-            (host, obj.name)
-            for host in self.facts.values()
-            for obj in host.cluster_objects
-            if obj.uid_claimed == uid and not obj.is_host_itself and host.name != self.member.name
-        ]
+    def claims(self) -> list[Binding]:
+        """Every host's Cluster object that claims the member, by kube-system UID or, where that
+        cannot be checked, by name: the same answer the fleet views give (`k8s.fleet.claims`)."""
+        return claims_on(self.facts, self.spec.member)
 
     def old_host(self) -> ClusterFacts | None:
-        """The host the member is bound to now: its Cluster object under the member's name."""
-        for host, name in self.claimants():
-            if name == self.spec.member and host.name != self.spec.target_host:
-                return host
+        """The host the member is bound to now: the first host but the target whose Cluster
+        object under the member's name claims its kube-system UID. A claim by name alone never
+        makes an old host: the plan does not unbind on a guess."""
+        for claim in self.claims():
+            if (
+                claim.by == "uid"
+                and claim.object_name == self.spec.member
+                and claim.host != self.spec.target_host
+            ):
+                return self.facts[claim.host]
         return None
 
 

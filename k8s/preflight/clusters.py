@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from k8s.facts import ClusterFacts
+from k8s.fleet.claims import Binding
 from k8s.preflight import CheckResult, Context, Severity
 
 OK, INFO, WARN, BLOCK = Severity.OK, Severity.INFO, Severity.WARNING, Severity.BLOCKER
@@ -100,13 +101,16 @@ def roles(ctx: Context) -> Iterator[CheckResult]:
 
 
 def binding(ctx: Context) -> Iterator[CheckResult]:
-    """Where the member is bound now, and that nothing else claims its identity."""
+    """Where the member is bound now, and that nothing else claims its identity. The claims are
+    the fleet views' (`Context.claims`); only those confirmed by kube-system UID are acted on."""
     m, t = ctx.member, ctx.target
-    if not m.reachable or not m.kube_system_uid:
+    claims = ctx.claims()
+    if not m.reachable:
+        yield from _unconfirmed(m.name, claims)
         return
-    claims = ctx.claimants()
-    on_target = [name for host, name in claims if host.name == t.name]
-    if m.name in on_target:
+    if not m.kube_system_uid:
+        return
+    if any(c.host == t.name and c.object_name == m.name and c.by == "uid" for c in claims):
         yield CheckResult(
             "not-already-bound",
             BLOCK,
@@ -114,59 +118,110 @@ def binding(ctx: Context) -> Iterator[CheckResult]:
             "",
         )
         return
-    old = ctx.old_host()
-    if old is None:
-        unreachable_hosts = [
-            f.name for f in ctx.facts.values() if not f.reachable and f.name != t.name
-        ]
-        if unreachable_hosts:
-            # a cluster the bot cannot read may be the host that still holds this member
-            yield CheckResult(
-                "current-host",
-                BLOCK,
-                f"no reachable host has a Cluster object for {m.name}, and "
-                f"{', '.join(unreachable_hosts)} could not be read: it may still be bound there",
-                f"bring {', '.join(unreachable_hosts)} back (unbinding from a host that is down "
-                "fails), or remove it from the bot's kubeconfig if it is gone for good",
-            )
-        elif m.cluster_name:
-            pass  # marks of an earlier host: fleet.manager decides whether that blocks
-        else:
-            yield CheckResult(
-                "current-host", INFO, f"{m.name} is not bound to any host; it will only be joined"
-            )
-    else:
-        obj = old.cluster_object(m.name)
-        ready = obj is not None and obj.ready
+    # the target's own objects are judged by name-free (same name) and uid-unique (another name)
+    here = [c for c in claims if c.object_name == m.name and c.host != t.name]
+    strays = [c for c in claims if c.object_name != m.name]
+    if len({c.host for c in here}) > 1:
+        yield _claimed_by_several(m.name, here)
+    elif here and here[0].by == "name":
+        c = here[0]
         yield CheckResult(
             "current-host",
-            OK if ready else WARN,
-            f"{m.name} is bound to {old.name}"
-            + (
-                ""
-                if ready
-                else f", which does not see it Ready ({obj.ready_message if obj else ''})"
-            ),
-            "" if ready else f"check the Cluster {m.name} on {old.name} before migrating",
+            BLOCK,
+            f"{c.host} has a Cluster object named {m.name} that has not joined yet (no "
+            f"kube-system UID recorded), so the bot cannot tell whether it is this cluster; if "
+            f"that join succeeds, {m.name} has two hosts",
+            f"on {c.host}: let the join finish (then the bot unbinds it there) or delete it: "
+            f"kubectl delete clusters.cluster.kubesphere.io {m.name}",
         )
-        if not old.reachable:
-            yield CheckResult(
-                "old-host-reachable",
-                BLOCK,
-                f"{old.name} is not reachable; unbinding a member from a host that is down fails",
-                f"bring {old.name} back first",
-            )
-    strays = [(h.name, n) for h, n in claims if n != m.name]
-    for host, name in strays:
+    elif here:
+        yield from _current_host(m, ctx.facts[here[0].host])
+    else:
+        yield from _no_host(ctx, bound_under_another_name=bool(strays))
+    for c in strays:
         yield CheckResult(
             "uid-unique",
             BLOCK,
-            f"Cluster {name!r} on {host} claims the same cluster (kube-system UID) as {m.name}: "
-            "the same cluster must not be imported twice",
-            f"on {host}: kubectl delete clusters.cluster.kubesphere.io {name}",
+            f"Cluster {c.object_name!r} on {c.host} claims the same cluster (kube-system UID) as "
+            f"{m.name}: the same cluster must not be imported twice",
+            f"on {c.host}: kubectl delete clusters.cluster.kubesphere.io {c.object_name}",
         )
     if not strays:
         yield CheckResult("uid-unique", OK, f"no other Cluster object claims {m.name}'s identity")
+
+
+def _unconfirmed(member: str, claims: list[Binding]) -> Iterator[CheckResult]:
+    """What the hosts say about a member the bot cannot read: by name only, so it is reported
+    (the operator learns where to look) and never acted on (source-reachable blocks)."""
+    if not claims:
+        return
+    hosts = sorted({c.host for c in claims})
+    where = (
+        f"bound to {hosts[0]}"
+        if len(hosts) == 1
+        else f"claimed by {len(hosts)} hosts ({', '.join(hosts)}); a cluster must have one"
+    )
+    yield CheckResult(
+        "current-host",
+        INFO if len(hosts) == 1 else WARN,
+        f"{member} could not be read, so its kube-system UID cannot be checked; by the name of "
+        f"their Cluster objects it is {where}",
+        "" if len(hosts) == 1 else f"once {member} is back, unbind it from all but one of them",
+    )
+
+
+def _claimed_by_several(member: str, here: list[Binding]) -> CheckResult:
+    hosts = sorted({c.host for c in here})
+    pending = sorted({c.host for c in here if c.by == "name"})
+    unjoined = f" ({', '.join(pending)}: not joined yet)" if pending else ""
+    return CheckResult(
+        "current-host",
+        BLOCK,
+        f"{member} is claimed by {len(hosts)} hosts ({', '.join(hosts)}){unjoined}; a cluster "
+        "must have one, and the bot will not guess which one manages it",
+        f"unbind it from every host but the one that should keep it (on each: kubectl delete "
+        f"clusters.cluster.kubesphere.io {member}), then run preflight again",
+    )
+
+
+def _current_host(m: ClusterFacts, old: ClusterFacts) -> Iterator[CheckResult]:
+    """The one host that claims the member by kube-system UID under its name (`old_host`)."""
+    obj = old.cluster_object(m.name)
+    ready = obj is not None and obj.ready
+    yield CheckResult(
+        "current-host",
+        OK if ready else WARN,
+        f"{m.name} is bound to {old.name}"
+        + ("" if ready else f", which does not see it Ready ({obj.ready_message if obj else ''})"),
+        "" if ready else f"check the Cluster {m.name} on {old.name} before migrating",
+    )
+    if not old.reachable:
+        yield CheckResult(
+            "old-host-reachable",
+            BLOCK,
+            f"{old.name} is not reachable; unbinding a member from a host that is down fails",
+            f"bring {old.name} back first",
+        )
+
+
+def _no_host(ctx: Context, bound_under_another_name: bool) -> Iterator[CheckResult]:
+    m, t = ctx.member, ctx.target
+    unreachable_hosts = [f.name for f in ctx.facts.values() if not f.reachable and f.name != t.name]
+    if unreachable_hosts:
+        # a cluster the bot cannot read may be the host that still holds this member
+        yield CheckResult(
+            "current-host",
+            BLOCK,
+            f"no reachable host has a Cluster object for {m.name}, and "
+            f"{', '.join(unreachable_hosts)} could not be read: it may still be bound there",
+            f"bring {', '.join(unreachable_hosts)} back (unbinding from a host that is down "
+            "fails), or remove it from the bot's kubeconfig if it is gone for good",
+        )
+    elif not m.cluster_name and not bound_under_another_name:
+        # with a host's marks, fleet.manager decides; under another name, uid-unique blocks
+        yield CheckResult(
+            "current-host", INFO, f"{m.name} is not bound to any host; it will only be joined"
+        )
 
 
 def name_on_target(ctx: Context) -> Iterator[CheckResult]:

@@ -86,10 +86,8 @@ def manager(ctx: Context) -> Iterator[CheckResult]:
     """A member that carries another control plane's marks must be claimed by a host the bot
     can read; otherwise some host we cannot see may still manage it and fight the new one."""
     m = ctx.member
-    if not m.reachable or not m.kube_system_uid or ctx.old_host() is not None:
-        return
-    if any(host.name == ctx.target.name for host, _ in ctx.claimants()):
-        return
+    if not m.reachable or not m.kube_system_uid or ctx.claims():
+        return  # some host the bot reads claims it: binding says which, and whether that blocks
     signs: list[str] = []
     if m.cluster_name:
         signs.append(f"kubesphere-config names it {m.cluster_name!r} (written by a host)")
