@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from k8s import migration
+from k8s import execution, migration
 from k8s.executor import MemorySink
 from k8s.registry import ClusterRegistry
 from k8s.sim import loader
@@ -227,7 +227,7 @@ def run_engine(kubeconfig: Path, spec: MigrationSpec) -> float:
         assert report.plan is not None and not report.blocked
         sink = MemorySink()
         started = time.perf_counter()
-        outcome = migration.execute(
+        outcome = execution.execute(
             registry,
             report.plan,
             sink,

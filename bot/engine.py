@@ -2,7 +2,7 @@
 
 `RequestService` asks it for a preflight (whose report carries the plan) and the runner asks it
 to execute a plan or roll one back; both receive it from the composition root (`bot/app.py`),
-so a reader follows `engine.execute(...)` straight into `k8s.migration.execute`. On the way it
+so a reader follows `engine.execute(...)` straight into `k8s.execution.execute`. On the way it
 adds what the application owes the cluster side: credentials scrubbed from every text coming
 back (`bot.scrub`), an unexpected crash turned into a failure that names only its type, and the
 preflight's duration in the metrics.
@@ -11,12 +11,13 @@ preflight's duration in the metrics.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from typing import TypeVar
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from bot import metrics
 from bot.scrub import Scrub, ScrubbingSink, scrubbed_outcome, scrubbed_report
-from k8s import migration
+from k8s import execution, migration
 from k8s.executor import Outcome, ProgressSink
 from k8s.plan import Plan
 from k8s.preflight import PreflightReport
@@ -24,8 +25,6 @@ from k8s.registry import ClusterRegistry
 from k8s.spec import MigrationSpec
 
 log = logging.getLogger("ksmc.engine")
-
-_T = TypeVar("_T")
 
 
 class EngineCrashed(Exception):
@@ -46,19 +45,22 @@ class Engine:
         self.settings = settings
         self.scrub = scrub
         self.member_kubeconfig = member_kubeconfig
-        self._timed_preflight = metrics.timed_preflight(
-            self._preflight, lambda report: "blocked" if report.blocked else "passed"
-        )
 
     def preflight(self, spec: MigrationSpec, busy: frozenset[str]) -> PreflightReport:
         """Read-only checks of `spec` against the fleet; `busy`: members other requests hold."""
-        report: PreflightReport = self._timed_preflight(spec, busy)
-        return report
+        started = time.perf_counter()
+        outcome = "crashed"
+        try:
+            report = migration.preflight(self.registry, spec, busy, self.settings)
+            outcome = "blocked" if report.blocked else "passed"
+        finally:
+            metrics.observe_preflight(outcome, time.perf_counter() - started)
+        return scrubbed_report(report, self.scrub)
 
     def execute(self, plan: Plan, sink: ProgressSink, busy: frozenset[str]) -> Outcome:
         """Run (or resume, from what `sink` recorded) the plan's steps."""
-        outcome = _contained(
-            lambda: migration.execute(
+        with _contained():
+            outcome = execution.execute(
                 self.registry,
                 plan,
                 ScrubbingSink(sink, self.scrub),
@@ -66,28 +68,23 @@ class Engine:
                 running_members=busy,
                 settings=self.settings,
             )
-        )
         return scrubbed_outcome(outcome, self.scrub)
 
     def roll_back(self, plan: Plan, ran: Iterable[int], sink: ProgressSink) -> Outcome:
         """Undo, in reverse, the writes of the steps in `ran` (resumable like `execute`)."""
-        outcome = _contained(
-            lambda: migration.roll_back(
+        with _contained():
+            outcome = execution.roll_back(
                 self.registry, plan, ran, ScrubbingSink(sink, self.scrub), settings=self.settings
             )
-        )
         return scrubbed_outcome(outcome, self.scrub)
 
-    def _preflight(self, spec: MigrationSpec, busy: frozenset[str]) -> PreflightReport:
-        report = migration.preflight(self.registry, spec, busy, self.settings)
-        return scrubbed_report(report, self.scrub)
 
-
-def _contained(work: Callable[[], _T]) -> _T:
-    """Run engine work; an unexpected exception is logged (through the filtered log handlers)
-    and replaced by an `EngineCrashed` that names only its type."""
+@contextmanager
+def _contained() -> Iterator[None]:
+    """Engine work: an unexpected exception is logged (through the filtered log handlers) and
+    replaced by an `EngineCrashed` that names only its type."""
     try:
-        return work()
+        yield
     except Exception as e:
         log.exception("the migration engine crashed")
         raise EngineCrashed(f"{type(e).__name__}; the bot's log has the details") from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
 from typing import TypeVar
 
 from prometheus_client import (
@@ -104,20 +103,9 @@ def step_ended(request_id: str, index: int, kind: str, outcome: str, seconds: fl
         STEP_DEADLINE.remove(request_id, str(index), kind)
 
 
-def timed_preflight(preflight: Callable[..., T], outcome: Callable[[T], str]) -> Callable[..., T]:
-    """`preflight` with its duration observed under the outcome `outcome` names."""
-
-    def run(*args: object) -> T:
-        started = time.perf_counter()
-        try:
-            report = preflight(*args)
-        except BaseException:
-            PREFLIGHT_SECONDS.labels("crashed").observe(time.perf_counter() - started)
-            raise
-        PREFLIGHT_SECONDS.labels(outcome(report)).observe(time.perf_counter() - started)
-        return report
-
-    return run
+def observe_preflight(outcome: str, seconds: float) -> None:
+    """One preflight's duration, under its outcome: passed, blocked or crashed."""
+    PREFLIGHT_SECONDS.labels(outcome).observe(seconds)
 
 
 def exposition(accept: str | None) -> tuple[bytes, str]:

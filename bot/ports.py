@@ -4,7 +4,6 @@ request, and when to run something later. Slack and the console implement them; 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from bot.snapshot import RequestSnapshot
@@ -41,16 +40,3 @@ class Notifier(Protocol):
 
     def remind(self, snap: RequestSnapshot, approvers: tuple[str, ...]) -> None: ...
 
-
-class Scheduler(Protocol):
-    def has(self, kind: str, request_id: str) -> bool: ...
-
-    def expire_at(self, request_id: str, when: datetime) -> None: ...
-
-    def remind_at(self, request_id: str, when: datetime) -> None: ...
-
-    def start_at(self, request_id: str, when: datetime) -> None: ...
-
-    def start_now(self, request_id: str) -> None: ...
-
-    def keep_only(self, request_ids: set[str]) -> None: ...

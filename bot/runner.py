@@ -5,9 +5,9 @@ the service whether the approval evidence (rows and keyed audit events, `bot.aut
 authorizes this plan, and a Retry first checks that the clusters still look as they did when
 the run failed (the world-changed guard for a partly run plan).
 
-The progress sink writes each step transition and its audit event in one transaction, commits,
-and only then lets the notifier update Slack — so after a crash the rows say exactly where the
-executor was, and `resume()` continues from there.
+Progress goes through `bot.progress.DbProgressSink`: each step's row and audit event are
+committed before Slack is told, so after a crash the rows say exactly where the executor was, and
+`resume()` continues from there.
 """
 
 from __future__ import annotations
@@ -15,140 +15,23 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import audit, authority, logcontext, metrics
-from bot.audit import SYSTEM
+from bot import authority, logcontext
 from bot.authority import Shown
-from bot.db import AuditEvent, Request, StepProgress, utcnow
+from bot.db import AuditEvent, Request, StepProgress
 from bot.engine import Engine
 from bot.ports import Notifier
+from bot.progress import DbProgressSink
 from bot.service import RequestService
 from bot.snapshot import ran_indexes
 from bot.states import ROLLBACK_BASE, RequestState
-from bot.states import StepState as DbStepState
-from k8s.executor import Outcome, StepState
-from k8s.plan import Step
+from k8s.executor import Outcome
 
 log = logging.getLogger("ksmc.runner")
-
-
-class DbProgressSink:
-    """The executor's ProgressSink backed by `step_progress` rows and the audit log."""
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        request_id: str,
-        on_change: Callable[[], None],
-        on_failure: Callable[[int], None],
-        offset: int = 0,
-    ) -> None:
-        self.sessions = sessions
-        self.request_id = request_id
-        self.on_change = on_change
-        self.on_failure = on_failure
-        # a roll back's undo steps live in the same table from ROLLBACK_BASE on; its audit
-        # events say "undo" where a migration's say "step"
-        self.offset = offset
-        self.noun = "undo" if offset else "step"
-
-    def states(self) -> dict[int, StepState]:
-        low, high = (self.offset, ROLLBACK_BASE * 2) if self.offset else (0, ROLLBACK_BASE)
-        with self.sessions() as session:
-            rows = session.execute(
-                select(StepProgress.index, StepProgress.state).where(
-                    StepProgress.request_id == self.request_id,
-                    StepProgress.index >= low,
-                    StepProgress.index < high,
-                )
-            ).all()
-        return {index - self.offset: StepState(state.value) for index, state in rows}
-
-    def _write(
-        self,
-        index: int,
-        step: Step,
-        state: DbStepState,
-        message: str | None,
-        action: str,
-        **details: object,
-    ) -> None:
-        row_index = index + self.offset
-        with self.sessions() as session, session.begin():
-            row = session.execute(
-                select(StepProgress).where(
-                    StepProgress.request_id == self.request_id, StepProgress.index == row_index
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                row = StepProgress(request_id=self.request_id, index=row_index, name=step.kind)
-                session.add(row)
-            now = utcnow()
-            row.state = state
-            if state is DbStepState.RUNNING:
-                row.attempts = (row.attempts or 0) + 1
-                row.started_at = now
-                row.finished_at = None
-            else:
-                row.finished_at = now
-            if message is not None:
-                row.message = message
-            if state is DbStepState.RUNNING:
-                metrics.step_started(self.request_id, row_index, step.kind)
-            elif row.started_at is not None:
-                seconds = (now - row.started_at).total_seconds()
-                metrics.step_ended(self.request_id, row_index, step.kind, state.value, seconds)
-            req = session.get(Request, self.request_id)
-            audit.append(
-                session,
-                action=action,
-                actor_id=SYSTEM.id,
-                actor_name=SYSTEM.name,
-                team_id=req.team_id if req else "",
-                channel_id=req.channel_id if req else "",
-                request_id=self.request_id,
-                details={"step": index, "kind": step.kind, "cluster": step.cluster, **details},
-            )
-
-    def started(self, index: int, step: Step) -> None:
-        self._write(index, step, DbStepState.RUNNING, None, f"{self.noun}.started")
-        self.on_change()
-
-    def progressed(self, index: int, step: Step, message: str) -> None:
-        with self.sessions() as session, session.begin():
-            row = session.execute(
-                select(StepProgress).where(
-                    StepProgress.request_id == self.request_id,
-                    StepProgress.index == index + self.offset,
-                )
-            ).scalar_one_or_none()
-            if row is not None:
-                row.message = message
-        self.on_change()
-
-    def finished(self, index: int, step: Step, message: str) -> None:
-        self._write(
-            index, step, DbStepState.DONE, message, f"{self.noun}.finished", summary=message
-        )
-        self.on_change()
-
-    def failed(self, index: int, step: Step, message: str, hint: str) -> None:
-        self._write(
-            index,
-            step,
-            DbStepState.FAILED,
-            message,
-            f"{self.noun}.failed",
-            error=message,
-            hint=hint,
-        )
-        self.on_change()
-        self.on_failure(index)
 
 
 class Runner:
@@ -308,17 +191,7 @@ class Runner:
             self.service.mark_finished(request_id, False, "the request has no stored plan", {})
             return
 
-        def changed() -> None:
-            latest = self.service.snapshot(request_id)
-            if latest is not None:
-                self.notifier.request_changed(latest)
-
-        def failed(index: int) -> None:
-            latest = self.service.snapshot(request_id)
-            if latest is not None:
-                self.notifier.step_failed(latest, index)
-
-        sink = DbProgressSink(self.sessions, request_id, changed, failed)
+        sink = DbProgressSink(self.sessions, self.service, self.notifier, request_id)
         try:
             busy = self.service.busy_members(excluding=request_id)
             with logcontext.bound(request_id, snap.requester_id):
@@ -354,12 +227,9 @@ class Runner:
                 ).scalars()
             )
 
-        def changed() -> None:
-            latest = self.service.snapshot(request_id)
-            if latest is not None:
-                self.notifier.request_changed(latest)
-
-        sink = DbProgressSink(self.sessions, request_id, changed, lambda _i: None, ROLLBACK_BASE)
+        sink = DbProgressSink(
+            self.sessions, self.service, self.notifier, request_id, offset=ROLLBACK_BASE
+        )
         try:
             with logcontext.bound(request_id, snap.requester_id):
                 outcome = self.engine.roll_back(snap.plan, ran, sink)

@@ -19,6 +19,9 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot import recovery
+from bot.recovery import Timers
+
 if TYPE_CHECKING:
     from bot.runner import Runner
     from bot.service import RequestService
@@ -29,7 +32,7 @@ KINDS = ("expire", "remind", "start")
 
 
 class TimerScheduler:
-    """The `Scheduler` port on APScheduler with an in-memory job store (leader only)."""
+    """Timers on APScheduler with an in-memory job store (leader only)."""
 
     def __init__(self) -> None:
         self._sched = BackgroundScheduler(
@@ -71,10 +74,27 @@ class TimerScheduler:
             )
 
     def _reconcile(self) -> None:
-        from bot import recovery
-
         if self._service is not None:
-            recovery.reconcile(self._service, self)
+            self.apply(recovery.reconcile(self._service))
+
+    def apply(self, timers: Timers) -> None:
+        """Set the timers the rows call for (`bot.recovery.reconcile`) and drop the rest."""
+        self.keep_only(timers.waiting)
+        for request_id in timers.start_now:
+            self.start_now(request_id)
+        for request_id, when in timers.start_at.items():
+            if self.has("start", request_id):
+                continue
+            if when <= timers.now:
+                self.start_now(request_id)
+            else:
+                self.start_at(request_id, when)
+        for request_id, when in timers.expire_at.items():
+            if not self.has("expire", request_id):
+                self.expire_at(request_id, when)
+        for request_id, when in timers.remind_at.items():
+            if not self.has("remind", request_id):
+                self.remind_at(request_id, when)
 
     def has(self, kind: str, request_id: str) -> bool:
         return self._sched.get_job(f"{kind}:{request_id}") is not None

@@ -60,21 +60,19 @@ class Lanes:
         self._guard = threading.Lock()
 
     def submit(self, lane: Lane, work: Callable[[], None]) -> Future[None]:
-        """Run `work` on `lane`; an exception it raises is logged, never lost silently."""
-
-        def run() -> None:
-            try:
-                work()
-            except Exception:
-                log.exception("background work on the %s lane failed", lane.value)
-
-        future = self._pools[lane].submit(run)
+        """Run `work` on `lane`; an exception it raises is logged, never lost silently (by the
+        future's callback, after the work: no frame of this module sits under the work, so
+        work that queues more work never re-enters it)."""
+        future = self._pools[lane].submit(work)
         with self._guard:
             self._pending[lane].add(future)
         future.add_done_callback(lambda f: self._done(lane, f))
         return future
 
     def _done(self, lane: Lane, future: Future[Any]) -> None:
+        error = None if future.cancelled() else future.exception()
+        if error is not None:
+            log.error("background work on the %s lane failed", lane.value, exc_info=error)
         with self._guard:
             self._pending[lane].discard(future)
 

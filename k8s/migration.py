@@ -1,13 +1,12 @@
-"""The engine's front door: preflight a migration, then execute an approved plan.
-
-This is all the bot (or a test, or the console) needs from `k8s/`: it hides gathering, checks,
-planning and the executor behind two calls.
+"""The engine's front door, first half: preflight a migration (gather, check, plan, ask the
+target host), and the world-changed guard the executor runs before its first write.
+`k8s.execution` is the other half: execute an approved plan, or roll one back.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,12 @@ import yaml
 
 from k8s import credentials
 from k8s.errors import ClusterError
-from k8s.executor import Executor, Outcome, ProgressSink, WorldChanged
+from k8s.executor import WorldChanged
 from k8s.gather import gather_all
 from k8s.plan import Plan
 from k8s.preflight import CheckResult, PreflightReport, Severity, evaluate
 from k8s.registry import ClusterRegistry
-from k8s.rollback import rollback_plan
 from k8s.spec import MigrationSpec
-from k8s.steps import StepContext
 from k8s.steps.hostside import judge, validate_from_host
 
 
@@ -124,61 +121,20 @@ def standalone_kubeconfig(paths: str, context: str) -> bytes:
     return yaml.safe_dump(config).encode()
 
 
-def execute(
+def world_guard(
     registry: ClusterRegistry,
-    plan: Plan,
-    sink: ProgressSink,
-    member_kubeconfig: Callable[[str], bytes],
-    *,
-    running_members: frozenset[str] = frozenset(),
-    settings: EngineSettings | None = None,
-    guard: bool = True,
-) -> Outcome:
-    """Run `plan`; before the first write, refuse if a fresh preflight gives another plan."""
-    settings = settings or EngineSettings()
+    spec: MigrationSpec,
+    running_members: frozenset[str],
+    settings: EngineSettings,
+) -> Callable[[], Plan | None]:
+    """What the executor asks before its first write: a fresh preflight's plan (which it compares
+    with the approved one), or `WorldChanged` when a fresh preflight now blocks."""
 
     def replan() -> Plan | None:
-        report = preflight(registry, plan.spec, running_members, settings)
+        report = preflight(registry, spec, running_members, settings)
         blockers = [r.message for r in report.results if r.severity is Severity.BLOCKER]
         if blockers:
             raise WorldChanged([f"preflight now blocks this migration: {m}" for m in blockers])
         return report.plan
 
-    ctx = StepContext(
-        api=registry.api,
-        plan=plan,
-        member_kubeconfig=member_kubeconfig,
-        concurrency=settings.concurrency,
-        wait_timeout=settings.wait_timeout,
-        installer_timeout=settings.installer_timeout,
-        poll_interval=settings.poll_interval,
-    )
-    executor = Executor(
-        ctx, plan, sink, replan=replan if guard else None, attempts=settings.step_attempts
-    )
-    return executor.run()
-
-
-def roll_back(
-    registry: ClusterRegistry,
-    plan: Plan,
-    ran: Iterable[int],
-    sink: ProgressSink,
-    *,
-    settings: EngineSettings | None = None,
-) -> Outcome:
-    """Undo the steps of `plan` at the indexes in `ran`, newest first (k8s/rollback.py), with
-    the same executor: resumable, each undo recorded before it is reported. `sink` records the
-    roll back plan's own steps (`rollback_plan(plan, ran).steps`)."""
-    settings = settings or EngineSettings()
-    undo = rollback_plan(plan, ran)
-    ctx = StepContext(
-        api=registry.api,
-        plan=undo,
-        member_kubeconfig=lambda _name: b"",
-        concurrency=settings.concurrency,
-        wait_timeout=settings.wait_timeout,
-        installer_timeout=settings.installer_timeout,
-        poll_interval=settings.poll_interval,
-    )
-    return Executor(ctx, undo, sink, replan=None, attempts=settings.step_attempts).run()
+    return replan

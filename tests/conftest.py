@@ -287,10 +287,10 @@ class EngineRig:
     def execute(self, plan: Any, sink: Any = None, *, guard: bool = True, **settings: Any) -> Any:
         from dataclasses import replace
 
-        from k8s import migration
+        from k8s import execution
         from k8s.executor import MemorySink
 
-        return migration.execute(
+        return execution.execute(
             self.registry,
             plan,
             MemorySink() if sink is None else sink,
@@ -302,7 +302,7 @@ class EngineRig:
     def executor(
         self, plan: Any, sink: Any, *, sleeps: list[float] | None = None, **kw: Any
     ) -> Any:
-        """An `Executor` built by hand (as `migration.execute` does) whose pauses between step
+        """An `Executor` built by hand (as `execution.execute` does) whose pauses between step
         attempts are recorded instead of slept, and without the world-changed guard."""
         from k8s.executor import Executor
         from k8s.steps import StepContext

@@ -375,7 +375,7 @@ def test_cluster_supplied_text_cannot_mention_link_or_restyle() -> None:
 
 
 def test_show_of_a_huge_request_sends_at_most_four_messages_within_limits() -> None:
-    from test_render import huge_snapshot
+    from snapshots import huge_snapshot
 
     snap = replace(huge_snapshot(RequestState.SUCCEEDED))
     shown = render_queries.render_show(snap, NOW)

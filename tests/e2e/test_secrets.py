@@ -234,9 +234,9 @@ def run_the_flow(bot: Client, env: Env, app: Any, echoed: str) -> None:
     wait_state(env, jwt, S.SUCCEEDED, timeout=120)
 
     # Crashes: preflight and the executor raise exceptions whose text holds credentials.
-    from k8s import migration
+    from k8s import execution
 
-    real_engine, real_execute = app.service.engine, migration.execute
+    real_engine, real_execute = app.service.engine, execution.execute
 
     jwt_text = " ".join(f"jwtSecret: {s}" for s in JWT_SECRETS)  # as a YAML snippet quotes it
 
@@ -247,13 +247,13 @@ def run_the_flow(bot: Client, env: Env, app: Any, echoed: str) -> None:
     def crashing_execute(*_args: Any, **_kw: Any) -> Any:  # as a YAML parser quoting a line
         raise ValueError(f"while scanning kubesphere.yaml: {jwt_text} {echoed}")
 
-    migration.execute = crashing_execute  # type: ignore[assignment]
+    execution.execute = crashing_execute  # type: ignore[assignment]
     try:
         back = submit(bot, env, "migrate member-a to host-a keep ns1,ns2")
         approve(bot, env, back)
         wait_state(env, back, S.FAILED, timeout=30)
     finally:
-        migration.execute = real_execute  # type: ignore[assignment]
+        execution.execute = real_execute  # type: ignore[assignment]
     bot.press("ksmc_abandon", back, BOB)  # a failed request holds its member until abandoned
     wait_state(env, back, S.ABANDONED)
     app.service.engine = CrashingPreflight()  # type: ignore[assignment]

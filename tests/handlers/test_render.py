@@ -29,6 +29,7 @@ from snapshots import (
     REQUESTER,
     RID,
     S,
+    huge_snapshot,
     make_plan,
     make_report,
     make_snap,
@@ -457,34 +458,6 @@ def test_mentions_only_from_valid_ids() -> None:
 
 
 # ---- limits ----------------------------------------------------------------------------------
-
-
-def huge_snapshot(state: RequestState = S.PENDING) -> RequestSnapshot:
-    keep = tuple(f"ns-{i:04d}" for i in range(1, 5001))
-    delete = tuple(f"doomed-{i:04d}" for i in range(1, 3001))
-    untouched = tuple(f"other-{i:04d}" for i in range(1, 2001))
-    plan = replace(
-        make_plan(keep=keep, delete=delete, untouched=untouched, steps=60),
-        create_workspaces=tuple(f"ws-{i}" for i in range(300)),
-        extend_workspaces=tuple(f"old-ws-{i}" for i in range(300)),
-        moving_workspaces={f"ws-{i}": f"ws-{i}" for i in range(300)},
-    )
-    severities = [Severity.BLOCKER, Severity.WARNING, Severity.INFO, Severity.OK]
-    results = tuple(
-        CheckResult(
-            f"check-{i}",
-            severities[i % 4],
-            f"check {i} found something about namespace ns-{i:04d} " + "x" * 120,
-            f"do this to fix {i} " + "y" * 100 if i % 4 < 2 else "",
-        )
-        for i in range(300)
-    )
-    report = replace(
-        make_report(results, plan),
-        cluster_errors={f"cluster-{i}": "connection refused " * 20 for i in range(30)},
-    )
-    approvals = tuple(ApprovalView(f"U0APPR{i}", f"a{i}", NOW) for i in range(30))
-    return make_snap(state, plan=plan, report=report, approvals=approvals, error="e" * 10_000)
 
 
 @pytest.mark.parametrize("state", [S.PENDING, S.BLOCKED, S.RUNNING, S.FAILED, S.SUCCEEDED])

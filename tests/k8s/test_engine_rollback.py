@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 from test_engine_faults import STEPS, FaultAtStep, clear_faults
 
+from k8s.execution import roll_back
 from k8s.executor import MemorySink, StepState
-from k8s.migration import EngineSettings, roll_back
+from k8s.migration import EngineSettings
 from k8s.plan import Plan
 from k8s.rollback import rollback_plan
 from k8s.sim.resources import CLUSTERS, SERVICEACCOUNTS

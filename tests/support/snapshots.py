@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.snapshot import RequestSnapshot, StepView
+from bot.snapshot import ApprovalView, RequestSnapshot, StepView
 from bot.states import RequestState, StepState
 from k8s.plan import Plan, Step
 from k8s.preflight import CheckResult, PreflightReport, Severity
@@ -93,3 +93,32 @@ def steps_view(
         msg = message if state is StepState.FAILED else (f"did {i + 1}" if finished else None)
         out.append(StepView(i, step.title, state, started, finished, msg))
     return tuple(out)
+
+
+def huge_snapshot(state: RequestState = S.PENDING) -> RequestSnapshot:
+    """A request at every size limit at once: what the renderers must still fit into Slack."""
+    keep = tuple(f"ns-{i:04d}" for i in range(1, 5001))
+    delete = tuple(f"doomed-{i:04d}" for i in range(1, 3001))
+    untouched = tuple(f"other-{i:04d}" for i in range(1, 2001))
+    plan = replace(
+        make_plan(keep=keep, delete=delete, untouched=untouched, steps=60),
+        create_workspaces=tuple(f"ws-{i}" for i in range(300)),
+        extend_workspaces=tuple(f"old-ws-{i}" for i in range(300)),
+        moving_workspaces={f"ws-{i}": f"ws-{i}" for i in range(300)},
+    )
+    severities = [Severity.BLOCKER, Severity.WARNING, Severity.INFO, Severity.OK]
+    results = tuple(
+        CheckResult(
+            f"check-{i}",
+            severities[i % 4],
+            f"check {i} found something about namespace ns-{i:04d} " + "x" * 120,
+            f"do this to fix {i} " + "y" * 100 if i % 4 < 2 else "",
+        )
+        for i in range(300)
+    )
+    report = replace(
+        make_report(results, plan),
+        cluster_errors={f"cluster-{i}": "connection refused " * 20 for i in range(30)},
+    )
+    approvals = tuple(ApprovalView(f"U0APPR{i}", f"a{i}", NOW) for i in range(30))
+    return make_snap(state, plan=plan, report=report, approvals=approvals, error="e" * 10_000)
