@@ -18,7 +18,8 @@ from k8s.errors import ClusterError
 from k8s.executor import WorldChanged
 from k8s.gather import gather_all
 from k8s.plan import Plan
-from k8s.preflight import CheckResult, PreflightReport, Severity, evaluate
+from k8s.preflight import CheckResult, PreflightReport, Severity
+from k8s.preflight.checks import evaluate
 from k8s.registry import ClusterRegistry
 from k8s.spec import MigrationSpec
 from k8s.steps.hostside import judge, validate_from_host

@@ -1,8 +1,9 @@
 """Preflight: read-only checks over the facts of every cluster, and the plan they allow.
 
-Each check is a small function of a `Context` returning `CheckResult`s; they are registered in
-`CHECKS` (one list, in the order users read them). Gathering the facts is the only I/O and
-happens before any check runs, so the checks themselves are pure and cheap.
+Each check is a small function of a `Context` returning `CheckResult`s; they are listed in
+`k8s.preflight.checks.CHECKS` (in the order users read them), where `evaluate` runs them.
+Gathering the facts is the only I/O and happens before any check runs, so the checks themselves
+are pure and cheap.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from k8s.facts import ClusterFacts
 from k8s.fleet.claims import Binding, claims_on
-from k8s.plan import Plan, build_plan
+from k8s.plan import Plan
 from k8s.spec import MigrationSpec
 
 
@@ -121,23 +122,3 @@ class PreflightReport:
             plan=Plan.from_json(data["plan"]) if data.get("plan") else None,
             cluster_errors=dict(data.get("cluster_errors") or {}),
         )
-
-
-def evaluate(
-    spec: MigrationSpec,
-    facts: dict[str, ClusterFacts],
-    running_members: frozenset[str] = frozenset(),
-) -> PreflightReport:
-    """Run every check over already-gathered facts and build the plan (pure)."""
-    from k8s.preflight.registry import CHECKS
-
-    ctx = Context(spec, facts, running_members)
-    plan = None
-    if ctx.member.reachable and ctx.target.reachable and ctx.member.kube_system_uid:
-        plan = build_plan(spec, ctx.member, ctx.target, ctx.old_host(), facts)
-    ctx = Context(spec, facts, running_members, plan)
-    results: list[CheckResult] = []
-    for check in CHECKS:
-        results.extend(check(ctx))
-    errors = {n: f.error for n, f in facts.items() if f.error}
-    return PreflightReport(spec, tuple(results), plan, errors)

@@ -17,7 +17,8 @@ import pytest
 
 from k8s import fleet
 from k8s.facts import ClusterFacts, ClusterObjectInfo
-from k8s.preflight import Context, PreflightReport, Severity, evaluate
+from k8s.preflight import Context, PreflightReport, Severity
+from k8s.preflight.checks import evaluate
 from k8s.spec import MigrationSpec
 
 OK, INFO, WARN, BLOCK = Severity.OK, Severity.INFO, Severity.WARNING, Severity.BLOCKER

@@ -27,7 +27,8 @@ from k8s.facts import (
 from k8s.placement import Placement, Requirement, parse
 from k8s.plan import Plan, build_plan
 from k8s.predict import predict
-from k8s.preflight import Severity, evaluate
+from k8s.preflight import Severity
+from k8s.preflight.checks import evaluate
 from k8s.spec import MigrationSpec
 
 GROUP = "cluster.kubesphere.io/group"
