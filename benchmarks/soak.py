@@ -398,9 +398,11 @@ class Workload:
                 continue
             final = self.db.wait(request_id, frozenset({S.PENDING}) | SETTLED | {S.FAILED}, 60)
             row = self.message(request_id) if final is S.PENDING else None
-            if row is None or row[3] is None:
+            if row is None:
                 continue
             _state, requester, channel, ts = row
+            if ts is None:
+                continue
             if random.random() < 0.5:
                 approver = random.choice([a for a in self.approvers if a != requester])
                 self.slack.press("ksmc_reject", request_id, approver, channel, ts)
@@ -441,9 +443,11 @@ class Workload:
     def migrate(self, request_id: str, requester: str) -> None:
         state = self.db.wait(request_id, frozenset({S.PENDING}) | SETTLED | {S.FAILED}, 60)
         row = self.message(request_id) if state is S.PENDING else None
-        if row is None or row[3] is None:
+        if row is None:
             return
         _state, _requester, channel, ts = row
+        if ts is None:
+            return
         approver = random.choice([a for a in self.approvers if a != requester])
         self.slack.press("ksmc_approve", request_id, approver, channel, ts)
         done = frozenset({S.SUCCEEDED, S.FAILED}) | SETTLED

@@ -49,7 +49,8 @@ SERIAL_TESTS = frozenset(
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.path.stem
-        if module in SERIAL_MODULES or f"{item.path.name}::{item.originalname}" in SERIAL_TESTS:
+        name = item.originalname if isinstance(item, pytest.Function) else item.name
+        if module in SERIAL_MODULES or f"{item.path.name}::{name}" in SERIAL_TESTS:
             item.add_marker(pytest.mark.serial)
 
 

@@ -24,6 +24,7 @@ from bot_harness import (
     Env,
     current_button_value,
     environment,
+    hook_of,
     latest_request_id,
     message_ts,
     wait_for,
@@ -113,7 +114,7 @@ def test_the_bots_threads_yield_the_cpu_to_the_front_door(env: Env, tmp_path: Pa
     assert bot.proc is not None
     try:
         # answered: threads the lanes, Bolt and the cluster reads started after the front door
-        hook = client.command("clusters", user=ALICE).hook  # type: ignore[attr-defined]
+        hook = hook_of(client.command("clusters", user=ALICE))
         wait_for(lambda: env.stub.responses(hook), 30, "the answer to clusters")
         door = front_door_pid(bot.proc.pid)
         threads = [int(t.name) for t in Path("/proc", str(bot.proc.pid), "task").iterdir()]

@@ -25,6 +25,7 @@ from bot_harness import (
     Client,
     Env,
     environment,
+    hook_of,
     in_process,
     latest_request_id,
     wait_for,
@@ -131,7 +132,7 @@ def test_a_flood_of_half_sent_bodies_is_bounded_in_time_and_log(
     recovered = wait_for(lambda: _healthz(client.base), 15, "/healthz to answer during the flood")
     took = time.monotonic() - started
     assert recovered and took < 15
-    hook = client.command("help").hook  # type: ignore[attr-defined]
+    hook = hook_of(client.command("help"))
     assert answered(env, hook)
     for s in held:
         s.close()

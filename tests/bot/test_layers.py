@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from bot_harness import ALICE, CHANNEL, SECRET, TEAM_ID, BotProcess, environment, wait_for
-from slackstub import sign, slash_command_body
+from bot_harness import ALICE, CHANNEL, SECRET, BotProcess, environment, wait_for
+from slackstub import TEAM_ID, sign, slash_command_body
 
 from bot import db
 

@@ -24,7 +24,6 @@ from bot_harness import (
     BOB,
     CHANNEL,
     SECRET,
-    TEAM_ID,
     BotProcess,
     audit_actions,
     environment,
@@ -33,7 +32,7 @@ from bot_harness import (
     wait_for,
     wait_state,
 )
-from slackstub import sign, slash_command_body
+from slackstub import TEAM_ID, sign, slash_command_body
 
 from bot import db, logcontext
 from bot.states import RequestState as S

@@ -37,6 +37,7 @@ from bot_harness import (
     Env,
     current_button_value,
     environment,
+    hook_of,
     in_process,
     latest_request_id,
     message_ts,
@@ -519,11 +520,11 @@ def test_guests_bots_and_deactivated_users_hold_no_power(
         _body, hook = press(shared, action, rid, user)
         answer_to(shared_env, hook)
     response = shared.command(f"cancel {rid}", user=user)
-    answer_to(shared_env, response.hook)
+    answer_to(shared_env, hook_of(response))
     assert state(shared_env, rid) is S.PENDING
     before = counts(shared_env)[0]
     response = shared.command("migrate member-a to host-b keep ns1,ns2", user=user)
-    assert "cannot request" in answer_to(shared_env, response.hook)
+    assert "cannot request" in answer_to(shared_env, hook_of(response))
     assert counts(shared_env)[0] == before
     refused = {e["action"] for e in events(shared_env, rid) if e["actor"] == user}
     assert refused == {
@@ -543,7 +544,7 @@ def test_requesters_setting_limits_who_may_ask(tmp_path: Path) -> None:
     extra = {"KSMC_REQUESTERS": f"{ALICE},{OPS_GROUP}"}
     with environment(tmp_path, url, **extra) as env, in_process(env) as (bot, _):
         response = bot.command("migrate member-a to host-b keep ns1,ns2", user=CAROL)
-        assert "not allowed to request" in answer_to(env, response.hook)
+        assert "not allowed to request" in answer_to(env, hook_of(response))
         assert counts(env)[0] == 0
         refused = [e for e in events(env) if e["action"] == "request.refused"]
         assert [e["actor"] for e in refused] == [CAROL]
@@ -560,7 +561,7 @@ def test_bystander_cannot_cancel_or_reject_anothers_request(
     response = shared.command(f"cancel {rid}", user=CAROL)
     assert "Only the requester or an approver" in answer_to(
         shared_env,
-        response.hook,
+        hook_of(response),
     )
     for action in ("ksmc_cancel", "ksmc_reject"):
         _body, hook = press(shared, action, rid, CAROL)
@@ -602,7 +603,7 @@ def test_injected_names_are_rejected_with_a_clear_message_and_nothing_stored(
     mark = last_event_id(shared_env)
     response = shared.command(text)
     assert response.status_code == 200
-    said = answer_to(shared_env, response.hook)
+    said = answer_to(shared_env, hook_of(response))
     assert f"is not a valid {kind} name" in said, said
     assert "Usage" in said
     assert counts(shared_env)[:2] == before[:2]
@@ -627,7 +628,7 @@ def test_mentions_and_formatting_in_command_text_are_escaped(
 ) -> None:
     calls = len(shared_env.stub.calls())
     response = shared.command(text)
-    hook = response.hook
+    hook = hook_of(response)
     said = answer_to(shared_env, hook)
     assert "&lt;" in said
     sent = everything_sent(shared_env, [hook]) + "".join(

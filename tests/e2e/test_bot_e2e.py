@@ -26,6 +26,7 @@ from bot_harness import (
     Env,
     audit_actions,
     environment,
+    hook_of,
     in_process,
     latest_request_id,
     state,
@@ -192,7 +193,7 @@ def test_reject_and_cancel_end_pending_requests(bot: Any, env: Env) -> None:
     rid2 = submit(bot, env, "migrate member-a to host-b keep ns1,ns2")
     wait_state(env, rid2, S.PENDING)
     response = bot.command(f"cancel {rid2}", user=CAROL)
-    wait_for(lambda: env.stub.responses(response.hook), 10, "cancel answer")
+    wait_for(lambda: env.stub.responses(hook_of(response)), 10, "cancel answer")
     assert state(env, rid2) is S.PENDING  # a bystander cannot cancel
     bot.command(f"cancel {rid2}", user=ALICE)
     wait_state(env, rid2, S.CANCELLED)
@@ -211,8 +212,8 @@ def test_blocked_request_has_no_buttons(bot: Any, env: Env) -> None:
 def test_usage_error_is_ephemeral_and_stores_nothing(bot: Any, env: Env) -> None:
     response = bot.command("migrate membr-a to host-b keep ns1")
     assert response.status_code == 200
-    wait_for(lambda: env.stub.responses(response.hook), 10, "usage error")
-    text = ephemeral_texts(env, response.hook)
+    wait_for(lambda: env.stub.responses(hook_of(response)), 10, "usage error")
+    text = ephemeral_texts(env, hook_of(response))
     assert "did you mean member-a" in text
     assert latest_request_id(env) is None
     assert "command.usage_error" in audit_actions(env)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,7 @@ def test_a_failed_migration_is_rolled_back_by_a_second_person(
         (BOB, "you requested this migration; a second person must roll it back"),  # requester
     ):
         _, hook = bot.press("ksmc_rollback", rid, who)
-        wait_for(lambda h=hook: env.stub.responses(h), 10, "the refusal")
+        wait_for(partial(env.stub.responses, hook), 10, "the refusal")
         refusal = " ".join(str(r.get("text", "")) for r in env.stub.responses(hook))
         assert said in refusal
     assert audit_actions(env, rid).count("rollback.refused") == 2

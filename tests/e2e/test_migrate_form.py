@@ -156,7 +156,8 @@ def test_an_invalid_form_gets_field_errors_and_nothing_changes(bot: Client, env:
     assert "passed" in errors[AT]
     assert latest_request_id(env) is None  # no request stored
     assert audit_actions(env) == before  # and nothing audited
-    assert env.stub.modals.view(form.id) is not None and not env.stub.modals.view(form.id).closed
+    modal = env.stub.modals.view(form.id)
+    assert modal is not None and not modal.closed
 
 
 def test_keep_all_cannot_be_combined_with_a_list(bot: Client, env: Env) -> None:

@@ -28,11 +28,14 @@ from bot_harness import (
     Client,
     Env,
     environment,
+    hook_of,
     in_process,
     latest_request_id,
     wait_for,
     wait_state,
 )
+from slack_bolt import Respond
+from slack_sdk.webhook import WebhookResponse
 from slackstub import TEAM_ID
 from slackstub.rules import check_message_content
 
@@ -59,11 +62,25 @@ def fleet_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Env, C
         yield env, client, bot
 
 
+class Kept(Respond):
+    """A respond() that keeps what it is given (its keyword arguments) instead of posting it."""
+
+    def __init__(self) -> None:
+        super().__init__(response_url=None)
+        self.sent: list[dict[str, Any]] = []
+
+    def __call__(self, *args: Any, **kw: Any) -> WebhookResponse:
+        assert not args, "the bot answers by keyword"
+        self.sent.append(kw)
+        return WebhookResponse(url="", status_code=200, body="ok", headers={})
+
+
 def ask(bot: Any, text: str, team: str = TEAM_ID) -> list[dict[str, Any]]:
     """The answer to `text`, computed in this thread by the real query code."""
-    sent: list[dict[str, Any]] = []
+    respond = Kept()
+    sent = respond.sent
     cmd = parse(text, known_clusters=bot.ctx.clusters.names())
-    queries.answer(bot.ctx, cmd, {"team_id": team, "user_id": ALICE}, lambda **kw: sent.append(kw))
+    queries.answer(bot.ctx, cmd, {"team_id": team, "user_id": ALICE}, respond)
     for message in sent:
         assert check_message_content(message) == [], message
         assert len(message["blocks"]) <= MAX_BLOCKS
@@ -78,7 +95,7 @@ def blob(messages: list[dict[str, Any]]) -> str:
 def over_http(env: Env, client: Client, text: str) -> list[dict[str, Any]]:
     response = client.command(text)
     assert response.status_code == 200
-    hook = response.hook  # type: ignore[attr-defined]
+    hook = hook_of(response)
     return list(wait_for(lambda: env.stub.responses(hook), 15, f"the answer to {text!r}"))
 
 

@@ -20,6 +20,7 @@ from bot_harness import (
     Env,
     audit_actions,
     environment,
+    hook_of,
     in_process,
     latest_request_id,
     message_ts,
@@ -48,7 +49,7 @@ def test_requester_removed_from_the_requesters_group_is_refused_at_once(tmp_path
             first = wait_for(lambda: latest_request_id(env), 15, "the first request")
             env.stub.add_usergroup(REQUESTERS, [])  # ALICE leaves the group
             response = client.command(MIGRATE + " dry-run", user=ALICE)
-            assert "not allowed to request" in answer_to(env, response.hook)  # type: ignore[attr-defined]
+            assert "not allowed to request" in answer_to(env, hook_of(response))
             assert latest_request_id(env) == first
             assert "request.refused" in audit_actions(env)
 

@@ -26,6 +26,7 @@ from bot_harness import (
     Client,
     Env,
     environment,
+    hook_of,
     in_process,
     latest_request_id,
     message_ts,
@@ -247,21 +248,21 @@ def run_the_flow(bot: Client, env: Env, app: Any, echoed: str) -> None:
     def crashing_execute(*_args: Any, **_kw: Any) -> Any:  # as a YAML parser quoting a line
         raise ValueError(f"while scanning kubesphere.yaml: {jwt_text} {echoed}")
 
-    execution.execute = crashing_execute  # type: ignore[assignment]
+    execution.execute = crashing_execute
     try:
         back = submit(bot, env, "migrate member-a to host-a keep ns1,ns2")
         approve(bot, env, back)
         wait_state(env, back, S.FAILED, timeout=30)
     finally:
-        execution.execute = real_execute  # type: ignore[assignment]
+        execution.execute = real_execute
     bot.press("ksmc_abandon", back, BOB)  # a failed request holds its member until abandoned
     wait_state(env, back, S.ABANDONED)
-    app.service.engine = CrashingPreflight()  # type: ignore[assignment]
+    app.service.engine = CrashingPreflight()
     try:
         crashed = submit(bot, env, "migrate member-a to host-a keep ns1,ns2")
         wait_state(env, crashed, S.FAILED, timeout=30)
     finally:
         app.service.engine = real_engine
     response = bot.command(f"show {back}")
-    wait_for(lambda: env.stub.responses(response.hook), 10, "show")
+    wait_for(lambda: env.stub.responses(hook_of(response)), 10, "show")
     bot.command("history 20")

@@ -19,6 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -137,7 +138,7 @@ def test_a_reject_is_not_starved_by_a_guests_query_burst_while_a_cluster_is_slow
             hooks.append(f"burst-{i}")
         log.record("burst acked")
         for hook in hooks:
-            log.watch(f"answer {hook}", lambda h=hook: env.stub.responses(h))  # type: ignore[misc]
+            log.watch(f"answer {hook}", partial(env.stub.responses, hook))
         log.watch("reject: audit row", lambda: "request.rejected" in audit_actions(env, rid))
         log.watch("reject: message updated", lambda: "rejected" in shown_text(env, ts))
         response, _hook = client.press("ksmc_reject", rid, BOB)
@@ -231,9 +232,14 @@ def test_urgent_lane_runs_while_the_query_lane_is_full() -> None:
     lanes = Lanes({Lane.QUERY: 1, Lane.URGENT: 1, Lane.INTAKE: 1, Lane.PREFLIGHT: 1})
     release = threading.Event()
     order: list[str] = []
+
+    def query() -> None:
+        release.wait(10)
+        order.append("query")
+
     try:
         for _ in range(5):
-            lanes.submit(Lane.QUERY, lambda: (release.wait(10), order.append("query")))
+            lanes.submit(Lane.QUERY, query)
         done = lanes.submit(Lane.URGENT, lambda: order.append("urgent"))
         done.result(timeout=5)
         assert order == ["urgent"] and lanes.queued(Lane.QUERY) == 5

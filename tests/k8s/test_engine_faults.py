@@ -198,7 +198,8 @@ def test_the_steps_cluster_going_down_stops_at_that_step(engine: Any, k: int) ->
             if index == k:
                 engine.cluster(down).down()
 
-    sink, pauses = DownAtStep(), []
+    sink = DownAtStep()
+    pauses: list[float] = []
     outcome = engine.executor(plan, sink, sleeps=pauses).run()
 
     assert (outcome.succeeded, outcome.failed_step) == (False, k)

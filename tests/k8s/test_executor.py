@@ -141,7 +141,8 @@ def bulk_world(rig: Any) -> Plan:
     assert not report.blocked
     assert report.plan is not None and len(report.plan.keep) == 32
     rig.clear_requests()
-    return report.plan
+    plan: Plan = report.plan
+    return plan
 
 
 def namespace_patches(rig: Any) -> dict[str, int]:
@@ -338,7 +339,8 @@ def scripted_executor(titles: list[str], sink: MemorySink, sleeps: list[float], 
 
 def test_temporary_errors_are_retried_after_their_delay(scripted: dict[str, list[str]]) -> None:
     scripted.update({"a": ["retry", "retry", "ok"], "b": ["ok"]})
-    sink, sleeps = MemorySink(), []
+    sink = MemorySink()
+    sleeps: list[float] = []
     outcome = scripted_executor(["a", "b"], sink, sleeps).run()
     assert outcome.succeeded
     assert sleeps == [0.25, 0.25]
@@ -348,7 +350,8 @@ def test_temporary_errors_are_retried_after_their_delay(scripted: dict[str, list
 
 def test_the_executor_never_continues_past_a_failed_step(scripted: dict[str, list[str]]) -> None:
     scripted.update({"a": ["ok"], "b": ["retry", "retry", "retry"], "c": ["ok"]})
-    sink, sleeps = MemorySink(), []
+    sink = MemorySink()
+    sleeps: list[float] = []
     outcome = scripted_executor(["a", "b", "c"], sink, sleeps, attempts=3).run()
     assert (outcome.succeeded, outcome.failed_step) == (False, 1)
     assert (outcome.message, outcome.hint) == ("b not yet", "look at b")

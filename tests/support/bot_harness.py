@@ -91,6 +91,18 @@ class Env:
         }
 
 
+#: where Client.command keeps, on the bot's HTTP answer, the name of the command's response_url
+HOOK = "ksmc_test_hook"
+
+
+def hook_of(response: httpx.Response) -> str:
+    """The name of the response_url sent with the command that `response` answers: the bot's
+    later answers to it are SlackStub.responses(name)."""
+    name = response.extensions[HOOK]
+    assert isinstance(name, str), "not an answer to Client.command"
+    return name
+
+
 class Client:
     """Talks to the bot's /slack/events the way Slack does."""
 
@@ -113,7 +125,7 @@ class Client:
         url = self.env.stub.response_url(hook, channel=CHANNEL, user=user)
         body = slash_command_body(text, user, CHANNEL, TEAM_ID, url)
         response = self.post(body, sign(SECRET, body))
-        response.hook = hook  # type: ignore[attr-defined]
+        response.extensions[HOOK] = hook
         return response
 
     def press(
