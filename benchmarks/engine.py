@@ -62,7 +62,7 @@ def six_clusters(directory: Path) -> Path:
     """The demo world plus a third host and its member: six clusters, as the goal says."""
     data = loader.read_world("demo")
     for name, role in (("host-c", "host"), ("member-c", "member")):
-        cluster = {
+        cluster: dict[str, Any] = {
             "name": name,
             "kubernetesVersion": "v1.26.7",
             "nodes": 2,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,12 @@ import pytest
 import urllib3.exceptions
 import yaml
 from kubernetes import client as k8s_client
+from kubernetes.client import V1ConfigMap, V1Namespace
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config import incluster_config
+from simclients import model
+from urllib3 import HTTPConnectionPool
+from urllib3.connection import HTTPConnection
 
 from k8s.access import USERS, WORKSPACE_TEMPLATES, ClientSettings
 from k8s.errors import (
@@ -402,11 +406,11 @@ def test_merge_patch_and_guarded_delete(fresh_world: Any, fresh_registry: Cluste
 
 def test_paging_returns_every_item(fresh_world: Any, fresh_registry: ClusterRegistry) -> None:
     core = k8s_client.CoreV1Api(fresh_registry.client("member-a"))
-    core.create_namespace({"metadata": {"name": "bulk"}})
+    core.create_namespace(model(V1Namespace, {"metadata": {"name": "bulk"}}))
 
     def create(i: int) -> None:
         body = {"metadata": {"name": f"cm-{i:04d}"}, "data": {"i": str(i)}}
-        core.create_namespaced_config_map("bulk", body, _preload_content=False)
+        core.create_namespaced_config_map("bulk", model(V1ConfigMap, body), _preload_content=False)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(create, range(1200)))
@@ -439,7 +443,7 @@ def test_errors_never_carry_credentials(fresh_world: Any, fresh_registry: Cluste
             "message": f"Authorization: Bearer {token}",
         }
     )
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: api.get_namespace("ns9"),
         lambda: api.get_namespace("ns2"),
         lambda: api.get_namespace("ns3"),
@@ -475,20 +479,25 @@ def test_errors_never_carry_credentials(fresh_world: Any, fresh_registry: Cluste
         ),
         (
             urllib3.exceptions.NewConnectionError(
-                None, "Failed to establish a new connection: [Errno 111] Connection refused"
+                HTTPConnection("c1"),
+                "Failed to establish a new connection: [Errno 111] Connection refused",
             ),
             Unreachable,
             "c1 is unreachable (connection refused)",
         ),
         (
             urllib3.exceptions.MaxRetryError(
-                None, "/api", urllib3.exceptions.ConnectTimeoutError(None, "timed out")
+                HTTPConnectionPool("c1"),
+                "/api",
+                urllib3.exceptions.ConnectTimeoutError(None, "timed out"),
             ),
             Unreachable,
             "c1 is unreachable (connection timed out)",
         ),
         (
-            urllib3.exceptions.ReadTimeoutError(None, "/api", "Read timed out."),
+            urllib3.exceptions.ReadTimeoutError(
+                HTTPConnectionPool("c1"), "/api", "Read timed out."
+            ),
             Transient,
             "c1 did not answer in time (read timed out)",
         ),

@@ -22,8 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client import V1ConfigMap, V1Namespace, V1Secret, V1ServiceAccount
+from kubernetes.client.exceptions import ApiException
+from simclients import (
+    Watch,
+    as_dict,
+    close,
+    error_body,
+    model,
+    name_of,
+    new_client,
+    raw_body,
+)
 
 from k8s.sim import loader
 from k8s.sim.resources import CONFIGMAPS
@@ -44,7 +55,7 @@ def unique(prefix: str) -> str:
 
 
 def status_body(e: ApiException) -> dict[str, Any]:
-    body = json.loads(e.body)
+    body = error_body(e)
     assert body["kind"] == "Status" and body["apiVersion"] == "v1"
     assert body["status"] == "Failure" and body["code"] == e.status
     return dict(body)
@@ -89,9 +100,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def api(world: World) -> Iterator[client.ApiClient]:
     path: Path = world.kubeconfig_path  # type: ignore[attr-defined]
-    a = config.new_client_from_config(config_file=str(path), context=CLUSTER)
+    a = new_client(str(path), CLUSTER)
     yield a
-    a.close()
+    close(a)
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +119,7 @@ def custom(api: client.ApiClient) -> client.CustomObjectsApi:
 def ns(core: client.CoreV1Api) -> Iterator[str]:
     """A fresh namespace for one test; removed (with its contents) afterwards."""
     name = unique("t")
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace(model(V1Namespace, {"metadata": {"name": name}}))
     yield name
     try:
         core.delete_namespace(name)
@@ -122,7 +133,9 @@ def ns(core: client.CoreV1Api) -> Iterator[str]:
 
 def test_namespace_lifecycle(core: client.CoreV1Api) -> None:
     before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    created = core.create_namespace({"metadata": {"name": "crud-ns", "labels": {"a": "1"}}})
+    created = core.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "crud-ns", "labels": {"a": "1"}}})
+    )
     md = created.metadata
     assert md.uid and len(md.uid) == 36
     assert before <= md.creation_timestamp <= datetime.now(UTC) + timedelta(seconds=1)
@@ -248,7 +261,7 @@ def test_cluster_scoped_custom_object_crud(custom: client.CustomObjectsApi) -> N
     created = custom.create_cluster_custom_object(*TENANT, body)
     assert created["metadata"]["uid"] and created["metadata"]["generation"] == 1
     assert "namespace" not in created["metadata"]
-    got = custom.get_cluster_custom_object(*TENANT, "crud-ws")
+    got = as_dict(custom.get_cluster_custom_object(*TENANT, "crud-ws"))
     assert got["metadata"]["uid"] == created["metadata"]["uid"]
     listed = custom.list_cluster_custom_object(*TENANT)
     assert listed["kind"] == "WorkspaceTemplateList"
@@ -282,7 +295,7 @@ def test_namespaced_custom_object_crud(custom: client.CustomObjectsApi, ns: str)
     }
     created = custom.create_namespaced_custom_object(*INSTALLER[:2], ns, INSTALLER[2], body)
     assert created["metadata"]["namespace"] == ns
-    got = custom.get_namespaced_custom_object(*INSTALLER[:2], ns, INSTALLER[2], "cc-test")
+    got = as_dict(custom.get_namespaced_custom_object(*INSTALLER[:2], ns, INSTALLER[2], "cc-test"))
     got["spec"]["multicluster"]["clusterRole"] = "member"
     replaced = custom.replace_namespaced_custom_object(
         *INSTALLER[:2], ns, INSTALLER[2], "cc-test", got
@@ -308,30 +321,38 @@ def test_resource_versions_increase_across_kinds(
     core: client.CoreV1Api, custom: client.CustomObjectsApi, ns: str
 ) -> None:
     seen = [
-        rv(core.create_namespaced_config_map(ns, {"metadata": {"name": "a"}})),
-        rv(core.create_namespaced_secret(ns, {"metadata": {"name": "b"}})),
+        rv(core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "a"}}))),
+        rv(core.create_namespaced_secret(ns, model(V1Secret, {"metadata": {"name": "b"}}))),
         rv(
             custom.create_cluster_custom_object(
                 *TENANT, {"metadata": {"name": unique("rv")}, "spec": {}}
             )
         ),
         rv(core.patch_namespaced_config_map("a", ns, {"data": {"x": "1"}})),
-        rv(core.create_namespaced_service_account(ns, {"metadata": {"name": "c"}})),
+        rv(
+            core.create_namespaced_service_account(
+                ns, model(V1ServiceAccount, {"metadata": {"name": "c"}})
+            )
+        ),
     ]
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
-    assert int(core.list_namespaced_config_map(ns).metadata.resource_version) >= seen[-1]
+    assert rv(core.list_namespaced_config_map(ns)) >= seen[-1]
     uids = {core.read_namespaced_config_map("a", ns).metadata.uid}
     core.delete_namespaced_config_map("a", ns)
-    again = core.create_namespaced_config_map(ns, {"metadata": {"name": "a"}})
+    again = core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "a"}}))
     assert again.metadata.uid not in uids  # a re-created object is a new object
 
 
 def test_dry_run_and_delete_collection(core: client.CoreV1Api, ns: str) -> None:
-    dry = core.create_namespaced_config_map(ns, {"metadata": {"name": "dry"}}, dry_run="All")
+    dry = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "dry"}}), dry_run="All"
+    )
     assert dry.metadata.name == "dry" and dry.metadata.resource_version is None
     assert gone(lambda: core.read_namespaced_config_map("dry", ns))
     for name, labels in (("a", {"sweep": "yes"}), ("b", {"sweep": "yes"}), ("c", {})):
-        core.create_namespaced_config_map(ns, {"metadata": {"name": name, "labels": labels}})
+        core.create_namespaced_config_map(
+            ns, model(V1ConfigMap, {"metadata": {"name": name, "labels": labels}})
+        )
     core.patch_namespaced_config_map("c", ns, {"data": {"x": "1"}}, dry_run="All")
     assert core.read_namespaced_config_map("c", ns).data is None
     core.delete_collection_namespaced_config_map(ns, label_selector="sweep=yes")
@@ -348,7 +369,9 @@ def test_nodes(core: client.CoreV1Api) -> None:
 
 
 def test_stale_resource_version_is_a_conflict(core: client.CoreV1Api, ns: str) -> None:
-    cm = core.create_namespaced_config_map(ns, {"metadata": {"name": "cm"}, "data": {"n": "0"}})
+    cm = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "cm"}, "data": {"n": "0"}})
+    )
     core.patch_namespaced_config_map("cm", ns, {"data": {"n": "1"}})
     cm.data = {"n": "2"}
     with pytest.raises(ApiException) as e:
@@ -370,15 +393,15 @@ def test_stale_resource_version_is_a_conflict(core: client.CoreV1Api, ns: str) -
             {"metadata": {"resourceVersion": cm.metadata.resource_version}, "data": {"n": "3"}},
             _content_type=MERGE,
         )
-    assert e.value.status == 409 and json.loads(e.value.body)["reason"] == "Conflict"
+    assert e.value.status == 409 and error_body(e.value)["reason"] == "Conflict"
 
 
 def test_duplicate_create_is_already_exists(
     core: client.CoreV1Api, custom: client.CustomObjectsApi, ns: str
 ) -> None:
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "dup"}})
+    core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "dup"}}))
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_config_map(ns, {"metadata": {"name": "dup"}})
+        core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "dup"}}))
     assert e.value.status == 409
     body = status_body(e.value)
     assert body["reason"] == "AlreadyExists"
@@ -429,7 +452,7 @@ def test_not_found_has_the_real_shape(
 
 def test_invalid_names_and_labels_are_422(core: client.CoreV1Api, ns: str) -> None:
     with pytest.raises(ApiException) as e:
-        core.create_namespace({"metadata": {"name": "Ns_1"}})
+        core.create_namespace(model(V1Namespace, {"metadata": {"name": "Ns_1"}}))
     assert e.value.status == 422
     body = status_body(e.value)
     assert body["reason"] == "Invalid"
@@ -443,19 +466,19 @@ def test_invalid_names_and_labels_are_422(core: client.CoreV1Api, ns: str) -> No
 
     with pytest.raises(ApiException) as e:
         core.create_namespaced_config_map(
-            ns, {"metadata": {"name": "ok", "labels": {"bad key!": "v"}}}
+            ns, model(V1ConfigMap, {"metadata": {"name": "ok", "labels": {"bad key!": "v"}}})
         )
     assert e.value.status == 422
     assert status_body(e.value)["details"]["causes"][0]["field"] == "metadata.labels"
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_config_map(ns, {"metadata": {}})
+        core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {}}))
     assert e.value.status == 422
     assert "name or generateName is required" in status_body(e.value)["message"]
 
 
 def test_put_with_another_name_is_400(core: client.CoreV1Api, ns: str) -> None:
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "left"}})
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "right"}})
+    core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "left"}}))
+    core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "right"}}))
     body = core.read_namespaced_config_map("right", ns)
     with pytest.raises(ApiException) as e:
         core.replace_namespaced_config_map("left", ns, body)
@@ -469,22 +492,31 @@ def test_put_with_another_name_is_400(core: client.CoreV1Api, ns: str) -> None:
 
 def test_create_in_a_missing_namespace_is_404(core: client.CoreV1Api) -> None:
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_config_map("no-such-ns", {"metadata": {"name": "x"}})
+        core.create_namespaced_config_map(
+            "no-such-ns", model(V1ConfigMap, {"metadata": {"name": "x"}})
+        )
     assert e.value.status == 404
     assert status_body(e.value)["message"] == 'namespaces "no-such-ns" not found'
 
 
 def test_generate_name(core: client.CoreV1Api, ns: str) -> None:
-    a = core.create_namespaced_config_map(ns, {"metadata": {"generateName": "gen-"}})
-    b = core.create_namespaced_config_map(ns, {"metadata": {"generateName": "gen-"}})
+    a = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"generateName": "gen-"}})
+    )
+    b = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"generateName": "gen-"}})
+    )
     assert a.metadata.name.startswith("gen-") and b.metadata.name.startswith("gen-")
     assert a.metadata.name != b.metadata.name
 
 
 def test_secret_type_defaults_to_opaque(core: client.CoreV1Api, ns: str) -> None:
-    assert core.create_namespaced_secret(ns, {"metadata": {"name": "s"}}).type == "Opaque"
+    assert (
+        core.create_namespaced_secret(ns, model(V1Secret, {"metadata": {"name": "s"}})).type
+        == "Opaque"
+    )
     tls = core.create_namespaced_secret(
-        ns, {"metadata": {"name": "t"}, "type": "kubernetes.io/tls", "data": {}}
+        ns, model(V1Secret, {"metadata": {"name": "t"}, "type": "kubernetes.io/tls", "data": {}})
     )
     assert tls.type == "kubernetes.io/tls"
 
@@ -493,7 +525,7 @@ def test_namespace_status_and_spec_change_only_through_subresources(
     core: client.CoreV1Api,
 ) -> None:
     name = unique("sub")
-    ns = core.create_namespace({"metadata": {"name": name}})
+    ns = core.create_namespace(model(V1Namespace, {"metadata": {"name": name}}))
     ns.status.phase = "Terminating"
     ns.spec.finalizers = []
     ns.metadata.labels["touched"] = "yes"
@@ -552,7 +584,7 @@ def _post_protobuf(api: client.ApiClient, path: str, body: bytes) -> Any:
         auth_settings=["BearerToken"],
     )
     resp = api.call_api(method, url, headers, body=body)
-    resp.read()
+    resp.read()  # type: ignore[no-untyped-call]  # unannotated in kubernetes
     return resp
 
 
@@ -560,7 +592,7 @@ def test_protobuf_request_bodies(api: client.ApiClient, core: client.CoreV1Api) 
     resp = _post_protobuf(api, "/api/v1/namespaces", KUBECTL_NAMESPACE)
     assert resp.status == 201
     assert core.read_namespace("pbns").status.phase == "Active"
-    core.create_namespace({"metadata": {"name": "scratch"}})
+    core.create_namespace(model(V1Namespace, {"metadata": {"name": "scratch"}}))
     assert _post_protobuf(api, "/api/v1/namespaces/scratch/secrets", KUBECTL_SECRET).status == 201
     secret = core.read_namespaced_secret("pbsec", "scratch")
     assert secret.data == {"x": "eQ=="} and secret.type == "Opaque"
@@ -578,14 +610,16 @@ def test_protobuf_request_bodies(api: client.ApiClient, core: client.CoreV1Api) 
 def labelled(core: client.CoreV1Api) -> str:
     """A namespace of configmaps with labels to select on (read-only for the tests using it)."""
     name = unique("sel")
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace(model(V1Namespace, {"metadata": {"name": name}}))
     for cm, labels in {
         "web-prod": {"app": "web", "env": "prod"},
         "web-dev": {"app": "web", "env": "dev"},
         "db-prod": {"app": "db", "env": "prod", "tier": "data"},
         "bare": {},
     }.items():
-        core.create_namespaced_config_map(name, {"metadata": {"name": cm, "labels": labels}})
+        core.create_namespaced_config_map(
+            name, model(V1ConfigMap, {"metadata": {"name": cm, "labels": labels}})
+        )
     return name
 
 
@@ -640,16 +674,18 @@ def test_field_selectors(core: client.CoreV1Api, labelled: str) -> None:
 
 def test_list_shape(core: client.CoreV1Api, labelled: str) -> None:
     raw = core.list_namespaced_config_map(labelled, _preload_content=False)
-    body = json.loads(raw.data)
+    body = json.loads(raw_body(raw))
     assert body["kind"] == "ConfigMapList" and body["apiVersion"] == "v1"
     assert int(body["metadata"]["resourceVersion"]) >= max(rv(i) for i in body["items"])
     assert "continue" not in body["metadata"]
-    ns_list = json.loads(core.list_namespace(_preload_content=False).data)
+    ns_list = json.loads(raw_body(core.list_namespace(_preload_content=False)))
     assert (ns_list["kind"], ns_list["apiVersion"]) == ("NamespaceList", "v1")
     leases = json.loads(
-        client.CoordinationV1Api(core.api_client)
-        .list_lease_for_all_namespaces(_preload_content=False)
-        .data
+        raw_body(
+            client.CoordinationV1Api(core.api_client).list_lease_for_all_namespaces(
+                _preload_content=False
+            )
+        )
     )
     assert (leases["kind"], leases["apiVersion"]) == ("LeaseList", "coordination.k8s.io/v1")
 
@@ -658,14 +694,14 @@ def test_paging_over_1200_configmaps(core: client.CoreV1Api, ns: str) -> None:
     for i in range(1200):
         labels = {"even": "yes"} if i % 2 == 0 else {}
         core.create_namespaced_config_map(
-            ns, {"metadata": {"name": f"cm-{i:04d}", "labels": labels}}
+            ns, model(V1ConfigMap, {"metadata": {"name": f"cm-{i:04d}", "labels": labels}})
         )
     names: list[str] = []
     pages: list[tuple[int, int | None]] = []
     token = None
     while True:
         page = core.list_namespaced_config_map(ns, limit=500, _continue=token)
-        names += [i.metadata.name for i in page.items]
+        names += [name_of(i.metadata) for i in page.items]
         pages.append((len(page.items), page.metadata.remaining_item_count))
         token = page.metadata._continue
         if not token:
@@ -681,7 +717,7 @@ def test_paging_over_1200_configmaps(core: client.CoreV1Api, ns: str) -> None:
             ns, limit=250, _continue=token, label_selector="even=yes"
         )
         assert len(page.items) <= 250
-        selected += [i.metadata.name for i in page.items]
+        selected += [name_of(i.metadata) for i in page.items]
         token = page.metadata._continue
         if not token:
             break
@@ -696,14 +732,16 @@ def test_paging_over_1200_configmaps(core: client.CoreV1Api, ns: str) -> None:
 
 
 def test_watch_from_resource_version(core: client.CoreV1Api, ns: str) -> None:
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "before"}})
+    core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "before"}}))
     start = core.list_namespaced_config_map(ns).metadata.resource_version
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "w"}, "data": {"n": "1"}})
+    core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "w"}, "data": {"n": "1"}})
+    )
     core.patch_namespaced_config_map("w", ns, {"data": {"n": "2"}})
     core.delete_namespaced_config_map("w", ns)
 
     events: list[tuple[str, str, dict[str, str] | None]] = []
-    w = watch.Watch()
+    w = Watch()
     for ev in w.stream(
         core.list_namespaced_config_map, ns, resource_version=start, timeout_seconds=5
     ):
@@ -718,13 +756,13 @@ def test_watch_from_resource_version(core: client.CoreV1Api, ns: str) -> None:
 
 
 def test_watch_without_version_lists_first_then_streams(core: client.CoreV1Api, ns: str) -> None:
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "old"}})
-    w = watch.Watch()
+    core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "old"}}))
+    w = Watch()
     seen: list[tuple[str, str]] = []
     for ev in w.stream(core.list_namespaced_config_map, ns, timeout_seconds=5):
         seen.append((ev["type"], ev["object"].metadata.name))
         if len(seen) == 1:
-            core.create_namespaced_config_map(ns, {"metadata": {"name": "new"}})
+            core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": {"name": "new"}}))
         if len(seen) == 2:
             w.stop()
     assert seen == [("ADDED", "old"), ("ADDED", "new")]
@@ -732,21 +770,25 @@ def test_watch_without_version_lists_first_then_streams(core: client.CoreV1Api, 
 
 def test_watch_ends_at_timeout_seconds(core: client.CoreV1Api, ns: str) -> None:
     started = time.monotonic()
-    events = list(watch.Watch().stream(core.list_namespaced_config_map, ns, timeout_seconds=1))
+    events = list(Watch().stream(core.list_namespaced_config_map, ns, timeout_seconds=1))
     elapsed = time.monotonic() - started
     assert events == []
     assert 0.9 <= elapsed < 3
 
 
 def test_watch_with_selector_reports_entering_and_leaving(core: client.CoreV1Api, ns: str) -> None:
-    start = core.create_namespaced_config_map(ns, {"metadata": {"name": "s"}}).metadata
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "other", "labels": {"pick": "no"}}})
+    start = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "s"}})
+    ).metadata
+    core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "other", "labels": {"pick": "no"}}})
+    )
     core.patch_namespaced_config_map("s", ns, {"metadata": {"labels": {"pick": "me"}}})
     core.patch_namespaced_config_map("s", ns, {"metadata": {"annotations": {"a": "b"}}})
     core.patch_namespaced_config_map(
         "s", ns, {"metadata": {"labels": {"pick": None}}}, _content_type=MERGE
     )
-    w = watch.Watch()
+    w = Watch()
     seen = []
     for ev in w.stream(
         core.list_namespaced_config_map,
@@ -768,7 +810,7 @@ def test_watch_custom_objects(custom: client.CustomObjectsApi) -> None:
     custom.create_cluster_custom_object(*TENANT, {"metadata": {"name": name}, "spec": {}})
     custom.patch_cluster_custom_object(*TENANT, name, {"spec": {"template": {}}})
     custom.delete_cluster_custom_object(*TENANT, name)
-    w = watch.Watch()
+    w = Watch()
     seen = []
     for ev in w.stream(
         custom.list_cluster_custom_object, *TENANT, resource_version=start, timeout_seconds=5
@@ -787,17 +829,20 @@ def test_watch_from_a_compacted_version_is_410(world: World, core: client.CoreV1
     from k8s.sim.store import HISTORY
 
     name = unique("compact")
-    core.create_namespace({"metadata": {"name": name}})
-    old = core.create_namespaced_config_map(name, {"metadata": {"name": "c"}}).metadata
+    core.create_namespace(model(V1Namespace, {"metadata": {"name": name}}))
+    old = core.create_namespaced_config_map(
+        name, model(V1ConfigMap, {"metadata": {"name": "c"}})
+    ).metadata
     store = world.clusters[CLUSTER].store
     # Compaction happens when the event history is full: push HISTORY more events in-process
     # (over HTTP this would take minutes); the watch itself still goes over HTTP.
     with world.lock:
         for i in range(HISTORY + 1):
             store.patch(CONFIGMAPS, name, "c", json.dumps({"data": {"i": str(i)}}).encode(), MERGE)
+    assert old.resource_version is not None
     assert store.compacted_rv > int(old.resource_version)
     with pytest.raises(ApiException) as e:
-        for _ in watch.Watch().stream(
+        for _ in Watch().stream(
             core.list_namespaced_config_map,
             name,
             resource_version=old.resource_version,
@@ -813,7 +858,7 @@ def test_watch_from_a_compacted_version_is_410(world: World, core: client.CoreV1
 
 
 def test_merge_patch_null_removes_and_empty_list_clears(core: client.CoreV1Api) -> None:
-    owner = core.create_namespace({"metadata": {"name": unique("owner")}})
+    owner = core.create_namespace(model(V1Namespace, {"metadata": {"name": unique("owner")}}))
     ref = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -822,7 +867,16 @@ def test_merge_patch_null_removes_and_empty_list_clears(core: client.CoreV1Api) 
     }
     name = unique("mp")
     core.create_namespace(
-        {"metadata": {"name": name, "labels": {"keep": "1", "drop": "1"}, "ownerReferences": [ref]}}
+        model(
+            V1Namespace,
+            {
+                "metadata": {
+                    "name": name,
+                    "labels": {"keep": "1", "drop": "1"},
+                    "ownerReferences": [ref],
+                }
+            },
+        )
     )
     patched = core.patch_namespace(
         name,
@@ -832,13 +886,17 @@ def test_merge_patch_null_removes_and_empty_list_clears(core: client.CoreV1Api) 
     assert patched.metadata.labels == {"keep": "1", "kubernetes.io/metadata.name": name}
     assert patched.metadata.owner_references is None
     assert core.read_namespace(name).metadata.owner_references is None
-    for n in (name, owner.metadata.name):
+    for n in (name, name_of(owner.metadata)):
         core.delete_namespace(n)
 
 
 def test_json_patch_operations(core: client.CoreV1Api, ns: str) -> None:
     core.create_namespaced_config_map(
-        ns, {"metadata": {"name": "jp", "labels": {"a": "1"}}, "data": {"x": "1", "y": "2"}}
+        ns,
+        model(
+            V1ConfigMap,
+            {"metadata": {"name": "jp", "labels": {"a": "1"}}, "data": {"x": "1", "y": "2"}},
+        ),
     )
     ops = [
         {"op": "test", "path": "/data/x", "value": "1"},
@@ -869,15 +927,18 @@ def test_json_patch_operations(core: client.CoreV1Api, ns: str) -> None:
 
 
 def test_strategic_merge_on_namespaces(core: client.CoreV1Api) -> None:
-    a = core.create_namespace({"metadata": {"name": unique("own-a")}}).metadata
-    b = core.create_namespace({"metadata": {"name": unique("own-b")}}).metadata
+    a = core.create_namespace(model(V1Namespace, {"metadata": {"name": unique("own-a")}})).metadata
+    b = core.create_namespace(model(V1Namespace, {"metadata": {"name": unique("own-b")}})).metadata
 
     def ref(md: Any, **extra: Any) -> dict[str, Any]:
         return {"apiVersion": "v1", "kind": "Namespace", "name": md.name, "uid": md.uid, **extra}
 
     name = unique("smp")
     core.create_namespace(
-        {"metadata": {"name": name, "labels": {"one": "1"}, "ownerReferences": [ref(a)]}}
+        model(
+            V1Namespace,
+            {"metadata": {"name": name, "labels": {"one": "1"}, "ownerReferences": [ref(a)]}},
+        )
     )
     # the client sends a dict body as a strategic merge patch: lists merge by uid, and a new
     # element goes in front of the live ones (strategicpatch.mergeSortedSlice)
@@ -898,7 +959,7 @@ def test_strategic_merge_on_namespaces(core: client.CoreV1Api) -> None:
     assert [r.uid for r in removed.metadata.owner_references] == [a.uid]
     core.patch_namespace(name, {"metadata": {"labels": {"one": None}}})
     assert "one" not in core.read_namespace(name).metadata.labels
-    for n in (name, a.name, b.name):
+    for n in (name, name_of(a), name_of(b)):
         core.delete_namespace(n)
 
 
@@ -925,7 +986,7 @@ def test_strategic_merge_on_a_custom_object_is_415(custom: client.CustomObjectsA
 
 def test_finalizer_keeps_an_object_until_removed(core: client.CoreV1Api, ns: str) -> None:
     core.create_namespaced_config_map(
-        ns, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+        ns, model(V1ConfigMap, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
     )
     core.delete_namespaced_config_map("held", ns)
     held = core.read_namespaced_config_map("held", ns)
@@ -948,9 +1009,11 @@ def test_finalizer_keeps_an_object_until_removed(core: client.CoreV1Api, ns: str
 
 def test_namespace_terminates_and_its_contents_are_deleted(core: client.CoreV1Api) -> None:
     name = unique("term")
-    core.create_namespace({"metadata": {"name": name, "finalizers": ["example.com/hold"]}})
-    core.create_namespaced_config_map(name, {"metadata": {"name": "inside"}})
-    core.create_namespaced_secret(name, {"metadata": {"name": "inside"}})
+    core.create_namespace(
+        model(V1Namespace, {"metadata": {"name": name, "finalizers": ["example.com/hold"]}})
+    )
+    core.create_namespaced_config_map(name, model(V1ConfigMap, {"metadata": {"name": "inside"}}))
+    core.create_namespaced_secret(name, model(V1Secret, {"metadata": {"name": "inside"}}))
     core.delete_namespace(name)
     terminating = core.read_namespace(name)
     assert terminating.status.phase == "Terminating"
@@ -958,7 +1021,7 @@ def test_namespace_terminates_and_its_contents_are_deleted(core: client.CoreV1Ap
     eventually(lambda: core.list_namespaced_config_map(name).items == [])
     assert core.list_namespaced_secret(name).items == []
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_config_map(name, {"metadata": {"name": "late"}})
+        core.create_namespaced_config_map(name, model(V1ConfigMap, {"metadata": {"name": "late"}}))
     assert e.value.status == 403
     assert "because it is being terminated" in status_body(e.value)["message"]
     core.patch_namespace(name, {"metadata": {"finalizers": None}}, _content_type=MERGE)
@@ -975,11 +1038,13 @@ def _owner_ref(md: Any, block: bool = False) -> dict[str, Any]:
 def _owner_and_dependent(
     core: client.CoreV1Api, ns: str, *, dep_finalizer: bool = False
 ) -> tuple[Any, Any]:
-    owner = core.create_namespaced_config_map(ns, {"metadata": {"name": "owner"}}).metadata
+    owner = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "owner"}})
+    ).metadata
     md: dict[str, Any] = {"name": "dep", "ownerReferences": [_owner_ref(owner, block=True)]}
     if dep_finalizer:
         md["finalizers"] = ["example.com/hold"]
-    dep = core.create_namespaced_config_map(ns, {"metadata": md}).metadata
+    dep = core.create_namespaced_config_map(ns, model(V1ConfigMap, {"metadata": md})).metadata
     return owner, dep
 
 
@@ -1013,7 +1078,7 @@ def test_foreground_propagation_waits_for_blocking_dependents(
     resp = core.delete_namespaced_config_map(
         "owner", ns, propagation_policy="Foreground", _preload_content=False
     )
-    lingering = json.loads(resp.data)  # the object itself, not a Status: it is still there
+    lingering = json.loads(raw_body(resp))  # the object itself, not a Status: it is still there
     assert lingering["kind"] == "ConfigMap" and lingering["metadata"]["deletionTimestamp"]
     owner = core.read_namespaced_config_map("owner", ns)
     assert "foregroundDeletion" in owner.metadata.finalizers
@@ -1034,7 +1099,7 @@ def test_dependent_of_a_missing_owner_is_collected(core: client.CoreV1Api, ns: s
         "uid": "00000000-0000-0000-0000-000000000000",
     }
     core.create_namespaced_config_map(
-        ns, {"metadata": {"name": "orphan", "ownerReferences": [ghost]}}
+        ns, model(V1ConfigMap, {"metadata": {"name": "orphan", "ownerReferences": [ghost]}})
     )
     eventually(lambda: gone(lambda: core.read_namespaced_config_map("orphan", ns)))
 
@@ -1042,25 +1107,42 @@ def test_dependent_of_a_missing_owner_is_collected(core: client.CoreV1Api, ns: s
 def test_dependent_with_two_owners_loses_only_the_dangling_ref(
     core: client.CoreV1Api, ns: str
 ) -> None:
-    a = core.create_namespaced_config_map(ns, {"metadata": {"name": "a"}}).metadata
-    b = core.create_namespaced_config_map(ns, {"metadata": {"name": "b"}}).metadata
+    a = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "a"}})
+    ).metadata
+    b = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "b"}})
+    ).metadata
     core.create_namespaced_config_map(
-        ns, {"metadata": {"name": "dep", "ownerReferences": [_owner_ref(a), _owner_ref(b)]}}
+        ns,
+        model(
+            V1ConfigMap,
+            {"metadata": {"name": "dep", "ownerReferences": [_owner_ref(a), _owner_ref(b)]}},
+        ),
     )
     core.delete_namespaced_config_map("a", ns)
-    eventually(
-        lambda: len(core.read_namespaced_config_map("dep", ns).metadata.owner_references) == 1
-    )
+
+    def owners() -> int:
+        refs = core.read_namespaced_config_map("dep", ns).metadata.owner_references
+        assert refs is not None
+        return len(refs)
+
+    eventually(lambda: owners() == 1)
     refs = core.read_namespaced_config_map("dep", ns).metadata.owner_references
     assert [r.uid for r in refs] == [b.uid]
     core.delete_namespaced_config_map("b", ns)
     eventually(lambda: gone(lambda: core.read_namespaced_config_map("dep", ns)))
 
     # a dangling ref next to a live one is dropped on create as well
-    c = core.create_namespaced_config_map(ns, {"metadata": {"name": "c"}}).metadata
+    c = core.create_namespaced_config_map(
+        ns, model(V1ConfigMap, {"metadata": {"name": "c"}})
+    ).metadata
     ghost = {**_owner_ref(c), "name": "ghost", "uid": "11111111-1111-1111-1111-111111111111"}
     core.create_namespaced_config_map(
-        ns, {"metadata": {"name": "dep2", "ownerReferences": [ghost, _owner_ref(c)]}}
+        ns,
+        model(
+            V1ConfigMap, {"metadata": {"name": "dep2", "ownerReferences": [ghost, _owner_ref(c)]}}
+        ),
     )
     eventually(
         lambda: (
@@ -1082,7 +1164,9 @@ def test_cluster_scoped_owner_collects_namespaced_dependents(
         "name": wt["name"],
         "uid": wt["uid"],
     }
-    core.create_namespaced_secret(ns, {"metadata": {"name": "owned", "ownerReferences": [ref]}})
+    core.create_namespaced_secret(
+        ns, model(V1Secret, {"metadata": {"name": "owned", "ownerReferences": [ref]}})
+    )
     custom.delete_cluster_custom_object(*TENANT, wt["name"])
     eventually(lambda: gone(lambda: core.read_namespaced_secret("owned", ns)))
 
@@ -1103,9 +1187,9 @@ def _get(api: client.ApiClient, path: str) -> dict[str, Any]:
     """GET a path no typed API covers, through the client's own request machinery."""
     method, url, headers, _, _ = api.param_serialize("GET", path, auth_settings=["BearerToken"])
     resp = api.call_api(method, url, headers)
-    resp.read()
+    resp.read()  # type: ignore[no-untyped-call]  # unannotated in kubernetes
     result = api.response_deserialize(resp, {"200": "object"})
-    return dict(result.data)
+    return dict(as_dict(result.data))
 
 
 def test_discovery(api: client.ApiClient) -> None:
@@ -1178,6 +1262,6 @@ def test_health_endpoints_answer_plain_ok(api: client.ApiClient) -> None:
     for path in ("/healthz", "/readyz", "/livez"):
         method, url, headers, _, _ = api.param_serialize("GET", path, auth_settings=["BearerToken"])
         resp = api.call_api(method, url, headers)
-        resp.read()
-        assert (resp.status, resp.data) == (200, b"ok")
+        body = resp.read()  # type: ignore[no-untyped-call]  # unannotated in kubernetes
+        assert (resp.status, body) == (200, b"ok")
         assert resp.headers["Content-Type"].startswith("text/plain")

@@ -19,8 +19,14 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
-from simclients import SimClients
+from kubernetes.client import V1Namespace
+from kubernetes.client.exceptions import ApiException
+from simclients import (
+    SimClients,
+    as_dict,
+    model,
+    name_of,
+)
 
 from k8s.sim import loader
 
@@ -42,7 +48,7 @@ class Sim(SimClients):
 
     def get(self, cluster: str, gvr: tuple[str, str, str], name: str) -> dict[str, Any] | None:
         try:
-            return dict(self.custom(cluster).get_cluster_custom_object(*gvr, name))
+            return dict(as_dict(self.custom(cluster).get_cluster_custom_object(*gvr, name)))
         except ApiException as e:
             if e.status == 404:
                 return None
@@ -53,10 +59,12 @@ class Sim(SimClients):
         return {i["metadata"]["name"] for i in items}
 
     def namespaces(self, cluster: str) -> set[str]:
-        return {n.metadata.name for n in self.core(cluster).list_namespace().items}
+        return {name_of(n.metadata) for n in self.core(cluster).list_namespace().items}
 
     def deployments(self, cluster: str, ns: str) -> set[str]:
-        return {d.metadata.name for d in self.apps(cluster).list_namespaced_deployment(ns).items}
+        return {
+            name_of(d.metadata) for d in self.apps(cluster).list_namespaced_deployment(ns).items
+        }
 
     def settle(self) -> None:
         assert self.world.settle(15), "simulated controllers did not settle"
@@ -134,7 +142,7 @@ def local_workspace(sim: Sim, ws: str = "local-ws") -> None:
     sim.create("member-a", ("iam.kubesphere.io", "v1alpha2", "users"), user)
     sim.settle()
     body = {"metadata": {"name": "app-ns", "labels": {WS: ws}}}
-    sim.core("member-a").create_namespace(body)
+    sim.core("member-a").create_namespace(model(V1Namespace, body))
     sim.create("member-a", RELEASES, release("web", ws, "scratch"))
     workspace_objects(sim, "member-a", ws)
     sim.settle()

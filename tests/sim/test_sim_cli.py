@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
+from simclients import close, new_client
 
 STARTUP_TIMEOUT = 20.0
 
@@ -111,11 +112,11 @@ def test_demo_world_ready_kubeconfig_and_sigterm(sims: list[Sim], tmp_path: Path
     assert all(url.startswith("http://127.0.0.1:") for url in contexts.values())
     assert (out.stat().st_mode & 0o777) == 0o600
 
-    api = config.new_client_from_config(config_file=str(out), context="member-a")
+    api = new_client(str(out), "member-a")
     try:
         names = {n.metadata.name for n in client.CoreV1Api(api).list_namespace().items}
     finally:
-        api.close()
+        close(api)
     assert {"ns1", "ns2", "ns3", "scratch"} <= names
 
     code, took = sim.stop(signal.SIGTERM)
@@ -136,11 +137,11 @@ def test_fresh_clusters_and_sigint(sims: list[Sim], tmp_path: Path) -> None:
         ["a", contexts["a"]],
         ["b", contexts["b"]],
     ]
-    api = config.new_client_from_config(config_file=str(out), context="b")
+    api = new_client(str(out), "b")
     try:
         names = {n.metadata.name for n in client.CoreV1Api(api).list_namespace().items}
     finally:
-        api.close()
+        close(api)
     assert names == {"default", "kube-system", "kube-public", "kube-node-lease"}
     code, took = sim.stop(signal.SIGINT)
     assert code == 0 and took < 3

@@ -24,9 +24,16 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import watch
-from kubernetes.client.rest import ApiException
-from simclients import SimClients
+from kubernetes.client import V1Namespace
+from kubernetes.client.exceptions import ApiException
+from simclients import (
+    SimClients,
+    Watch,
+    as_dict,
+    error_body,
+    model,
+    raw_body,
+)
 from waiting import wait_for
 
 from k8s.sim import loader
@@ -75,7 +82,7 @@ class Fleet(SimClients):
     """Typed-API access to every cluster of a world over HTTP, plus a few readers."""
 
     def get(self, cluster: str, gvr: tuple[str, str, str], name: str) -> dict[str, Any]:
-        return dict(self.custom(cluster).get_cluster_custom_object(*gvr, name))
+        return dict(as_dict(self.custom(cluster).get_cluster_custom_object(*gvr, name)))
 
     def names(self, cluster: str, gvr: tuple[str, str, str]) -> set[str]:
         items = self.custom(cluster).list_cluster_custom_object(*gvr)["items"]
@@ -204,31 +211,35 @@ def test_member_config_as_rendered_for_a_member(demo: Fleet) -> None:
 def test_ks_apiserver_answers_through_the_service_proxy(demo: Fleet) -> None:
     core = demo.core("member-a")
     version = json.loads(
-        core.connect_get_namespaced_service_proxy_with_path(
-            "ks-apiserver:80", "kubesphere-system", "kapis/version", _preload_content=False
-        ).data
+        raw_body(
+            core.connect_get_namespaced_service_proxy_with_path(
+                "ks-apiserver:80", "kubesphere-system", "kapis/version", _preload_content=False
+            )
+        )
     )
     assert version["gitVersion"] == "v3.4.1"
     assert version["kubernetes"]["gitVersion"] == "v1.26.7"
     configz = json.loads(
-        core.connect_get_namespaced_service_proxy_with_path(
-            ":ks-apiserver:80",
-            "kubesphere-system",
-            "kapis/config.kubesphere.io/v1alpha2/configs/configz",
-            _preload_content=False,
-        ).data
+        raw_body(
+            core.connect_get_namespaced_service_proxy_with_path(
+                ":ks-apiserver:80",
+                "kubesphere-system",
+                "kapis/config.kubesphere.io/v1alpha2/configs/configz",
+                _preload_content=False,
+            )
+        )
     )
     # the same answer the host recorded in the member's Cluster status
     assert configz == demo.get("host-a", CLUSTERS, "member-a")["status"]["configz"]
     host = json.loads(
-        demo.core("host-b")
-        .connect_get_namespaced_service_proxy_with_path(
-            "ks-apiserver",
-            "kubesphere-system",
-            "kapis/config.kubesphere.io/v1alpha2/configs/configz",
-            _preload_content=False,
+        raw_body(
+            demo.core("host-b").connect_get_namespaced_service_proxy_with_path(
+                "ks-apiserver",
+                "kubesphere-system",
+                "kapis/config.kubesphere.io/v1alpha2/configs/configz",
+                _preload_content=False,
+            )
         )
-        .data
     )
     assert host["multicluster"] is True and host["devops"] is True
 
@@ -332,7 +343,7 @@ def test_cluster_delete_is_stuck_while_the_member_is_down(fleet: Fleet) -> None:
             *CLUSTERS, "member-a", {"metadata": {"finalizers": None}}
         )
     assert e.value.status == 403
-    message = json.loads(e.value.body)["message"]
+    message = error_body(e.value)["message"]
     assert message.startswith(
         'admission webhook "validating-cluster.kubesphere.io" denied the request: '
         f'Get "{member.url}/api/v1/namespaces/kube-system": dial tcp'
@@ -353,7 +364,7 @@ def test_webhook_refuses_a_kubeconfig_of_another_cluster(fleet: Fleet) -> None:
             *CLUSTERS, "member-a", {"spec": {"connection": other["spec"]["connection"]}}
         )
     assert e.value.status == 403
-    assert json.loads(e.value.body)["message"].endswith(
+    assert error_body(e.value)["message"].endswith(
         "this kubeconfig corresponds to a different cluster than the previous one, you need "
         "to make sure that kubeconfig is not from another cluster"
     )
@@ -396,7 +407,9 @@ def test_workspace_template_placement_follows_members(fleet: Fleet) -> None:
     assert ws["metadata"]["labels"][MANAGED] == "true"
     assert ws["spec"] == {"manager": "admin"}
 
-    member.create_namespace({"metadata": {"name": "zns", "labels": {WS_LABEL: "team-z"}}})
+    member.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "zns", "labels": {WS_LABEL: "team-z"}}})
+    )
     wait_for(lambda: member.read_namespace("zns").metadata.owner_references, what="binding")
 
     host.patch_cluster_custom_object(
@@ -432,7 +445,9 @@ def test_namespace_label_binds_and_unbinds(fleet: Fleet) -> None:
     member = fleet.core("member-a")
     team_x = fleet.get("member-a", WORKSPACES, "team-x")["metadata"]["uid"]
     team_y = fleet.get("member-a", WORKSPACES, "team-y")["metadata"]["uid"]
-    member.create_namespace({"metadata": {"name": "bound", "labels": {WS_LABEL: "team-x"}}})
+    member.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "bound", "labels": {WS_LABEL: "team-x"}}})
+    )
 
     def refs() -> list[Any]:
         return list(member.read_namespace("bound").metadata.owner_references or [])
@@ -461,7 +476,9 @@ def test_namespace_label_binds_and_unbinds(fleet: Fleet) -> None:
 
 def test_namespace_of_a_missing_workspace_stays_unbound(fleet: Fleet) -> None:
     member = fleet.core("member-a")
-    member.create_namespace({"metadata": {"name": "lonely", "labels": {WS_LABEL: "nope"}}})
+    member.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "lonely", "labels": {WS_LABEL: "nope"}}})
+    )
     fleet.settle()
     ns = member.read_namespace("lonely")
     assert ns.metadata.owner_references is None
@@ -471,7 +488,7 @@ def test_namespace_of_a_missing_workspace_stays_unbound(fleet: Fleet) -> None:
 def test_kubefed_managed_namespaces_are_skipped(fleet: Fleet) -> None:
     # a multi-cluster project: the FederatedNamespace lives in the host namespace it federates
     # (without one, KubeFed would treat a managed namespace as an orphan and un-label it)
-    fleet.core("host-a").create_namespace({"metadata": {"name": "fed-proj"}})
+    fleet.core("host-a").create_namespace(model(V1Namespace, {"metadata": {"name": "fed-proj"}}))
     fleet.custom("host-a").create_namespaced_custom_object(
         "types.kubefed.io",
         "v1beta1",
@@ -498,7 +515,7 @@ def test_deleting_a_workspace_deletes_its_namespaces(fleet: Fleet) -> None:
     since = member.list_namespace().metadata.resource_version
     fleet.custom("member-a").delete_cluster_custom_object(*WORKSPACES, "team-y")
     phases: list[tuple[str, str | None]] = []
-    w = watch.Watch()
+    w = Watch()
     for ev in w.stream(
         member.list_namespace,
         field_selector="metadata.name=ns3",
@@ -537,7 +554,9 @@ def test_deleting_a_member_local_template_deletes_workspace_and_namespaces(fleet
     ws = fleet.get("member-a", WORKSPACES, "local")
     assert MANAGED not in (ws["metadata"].get("labels") or {})
     assert ws["metadata"]["ownerReferences"][0]["kind"] == "WorkspaceTemplate"
-    member.create_namespace({"metadata": {"name": "local-ns", "labels": {WS_LABEL: "local"}}})
+    member.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "local-ns", "labels": {WS_LABEL: "local"}}})
+    )
     wait_for(lambda: member.read_namespace("local-ns").metadata.owner_references, what="binding")
 
     custom.delete_cluster_custom_object(*WSTEMPLATES, "local")
@@ -651,7 +670,9 @@ def test_fresh_cluster_becomes_a_host_through_the_api(tmp_path: Path) -> None:
     fleet = Fleet(world, world.write_kubeconfig(tmp_path / "kubeconfig"))
     try:
         for name, role in (("fresh-h", "host"), ("fresh-m", "member")):
-            fleet.core(name).create_namespace({"metadata": {"name": "kubesphere-system"}})
+            fleet.core(name).create_namespace(
+                model(V1Namespace, {"metadata": {"name": "kubesphere-system"}})
+            )
             fleet.custom(name).create_namespaced_custom_object(
                 *CC,
                 "kubesphere-system",

@@ -22,8 +22,16 @@ from typing import Any
 
 import pytest
 import urllib3
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import client, config
+from kubernetes.client import V1ConfigMap, V1Secret
+from kubernetes.client.exceptions import ApiException
+from simclients import (
+    Watch,
+    close,
+    error_body,
+    model,
+    new_client,
+)
 
 from k8s.sim import loader
 from k8s.sim.world import World
@@ -44,10 +52,13 @@ def control(world: World, method: str, path: str, body: Any = None, via: str = A
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    kubeconfig = tmp_path_factory.mktemp("sim-faults") / "kubeconfig"
+def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("sim-faults") / "kubeconfig"
+
+
+@pytest.fixture(scope="module")
+def world(kubeconfig: Path) -> Iterator[World]:
     w = loader.start_fresh([A, B], kubeconfig=kubeconfig, join_delay=0.05)
-    w.kubeconfig_path = kubeconfig  # type: ignore[attr-defined]
     yield w
     w.stop()
     assert w.controller_errors == []
@@ -62,20 +73,21 @@ def clean(world: World) -> Iterator[None]:
         control(world, "DELETE", "faults", via=name)
 
 
-def make_client(world: World, retries: int | None = 0) -> client.ApiClient:
+def make_client(kubeconfig: Path, retries: int | None = 0) -> client.ApiClient:
     """An official client for cluster A; `retries=0` turns urllib3's own retries off."""
     cfg = client.Configuration()
-    path: Path = world.kubeconfig_path  # type: ignore[attr-defined]
-    config.load_kube_config(config_file=str(path), context=A, client_configuration=cfg)
+    config.load_kube_config(  # type: ignore[no-untyped-call]  # unannotated
+        config_file=str(kubeconfig), context=A, client_configuration=cfg
+    )
     cfg.retries = retries
     return client.ApiClient(cfg)
 
 
 @pytest.fixture
-def core(world: World) -> Iterator[client.CoreV1Api]:
-    api = make_client(world)
+def core(world: World, kubeconfig: Path) -> Iterator[client.CoreV1Api]:
+    api = make_client(kubeconfig)
     yield client.CoreV1Api(api)
-    api.close()
+    close(api)
 
 
 def test_500_for_n_requests_then_success(world: World, core: client.CoreV1Api) -> None:
@@ -90,7 +102,7 @@ def test_500_for_n_requests_then_success(world: World, core: client.CoreV1Api) -
         with pytest.raises(ApiException) as e:
             core.list_namespace()
         assert e.value.status == 500
-        body = json.loads(e.value.body)
+        body = error_body(e.value)
         assert body["kind"] == "Status" and body["reason"] == "InternalError"
         assert body["message"] == "injected fault: HTTP 500"
     assert "default" in {n.metadata.name for n in core.list_namespace().items}
@@ -109,13 +121,15 @@ def test_429_carries_retry_after(world: World, core: client.CoreV1Api) -> None:
         core.read_namespace("default")
     assert e.value.status == 429
     assert e.value.headers["Retry-After"] == "3"
-    body = json.loads(e.value.body)
+    body = error_body(e.value)
     assert body["reason"] == "TooManyRequests" and body["message"] == "slow down"
     assert body["details"]["retryAfterSeconds"] == 3
     assert core.read_namespace("default").metadata.name == "default"
 
 
-def test_dropped_connection_is_a_connection_error(world: World, core: client.CoreV1Api) -> None:
+def test_dropped_connection_is_a_connection_error(
+    world: World, core: client.CoreV1Api, kubeconfig: Path
+) -> None:
     control(world, "POST", "faults", {"path": "/namespaces/default$", "drop": True, "times": 1})
     with pytest.raises(urllib3.exceptions.HTTPError) as e:
         core.read_namespace("default")
@@ -123,12 +137,12 @@ def test_dropped_connection_is_a_connection_error(world: World, core: client.Cor
     assert core.read_namespace("default").metadata.name == "default"
 
     # urllib3's default retries see the drop too, and retry the GET on a new connection
-    retrying = make_client(world, retries=None)
+    retrying = make_client(kubeconfig, retries=None)
     try:
         control(world, "POST", "faults", {"path": "/namespaces/default$", "drop": True, "times": 1})
         assert client.CoreV1Api(retrying).read_namespace("default").metadata.name == "default"
     finally:
-        retrying.close()
+        close(retrying)
     _, listed = control(world, "GET", "faults")
     assert [f["hits"] for f in listed["faults"]] == [1, 1]
 
@@ -144,35 +158,38 @@ def test_delay_makes_a_short_timeout_expire(world: World, core: client.CoreV1Api
     assert core.read_namespace("default", _request_timeout=2).metadata.name == "default"
 
 
-def test_method_and_path_filters(world: World, core: client.CoreV1Api) -> None:
+def test_method_and_path_filters(world: World, core: client.CoreV1Api, kubeconfig: Path) -> None:
     control(world, "POST", "faults", {"method": "post", "path": "/configmaps$", "status": 503})
     assert core.list_namespaced_config_map("default").items == []
     with pytest.raises(ApiException) as e:
-        core.create_namespaced_config_map("default", {"metadata": {"name": "blocked"}})
-    assert e.value.status == 503 and json.loads(e.value.body)["reason"] == "ServiceUnavailable"
-    core.create_namespaced_secret("default", {"metadata": {"name": "allowed"}})
+        core.create_namespaced_config_map(
+            "default", model(V1ConfigMap, {"metadata": {"name": "blocked"}})
+        )
+    assert e.value.status == 503 and error_body(e.value)["reason"] == "ServiceUnavailable"
+    core.create_namespaced_secret("default", model(V1Secret, {"metadata": {"name": "allowed"}}))
     assert core.read_namespaced_secret("allowed", "default").metadata.name == "allowed"
     # a fault on A leaves B alone
-    other = client.CoreV1Api(
-        config.new_client_from_config(
-            config_file=str(world.kubeconfig_path),
-            context=B,  # type: ignore[attr-defined]
-        )
+    other = client.CoreV1Api(new_client(kubeconfig, B))
+    other.create_namespaced_config_map(
+        "default", model(V1ConfigMap, {"metadata": {"name": "fine"}})
     )
-    other.create_namespaced_config_map("default", {"metadata": {"name": "fine"}})
     other.api_client.close()
     # faults without `times` stay until cleared
     with pytest.raises(ApiException):
-        core.create_namespaced_config_map("default", {"metadata": {"name": "blocked"}})
+        core.create_namespaced_config_map(
+            "default", model(V1ConfigMap, {"metadata": {"name": "blocked"}})
+        )
     assert control(world, "DELETE", "faults") == (200, {"faults": []})
-    core.create_namespaced_config_map("default", {"metadata": {"name": "blocked"}})
+    core.create_namespaced_config_map(
+        "default", model(V1ConfigMap, {"metadata": {"name": "blocked"}})
+    )
 
 
 def test_down_refuses_connections_and_up_reopens_the_same_port(
     world: World, core: client.CoreV1Api
 ) -> None:
     url, port = world.clusters[A].url, world.clusters[A].port
-    w = watch.Watch()
+    w = Watch()
     stream = w.stream(core.list_namespace, timeout_seconds=30)
     next(stream)  # the watch is open
     code, body = control(world, "POST", "down")
@@ -207,7 +224,9 @@ def test_request_log(world: World, core: client.CoreV1Api) -> None:
     assert control(world, "DELETE", "requests") == (200, {"requests": []})
     control(world, "DELETE", "requests", via=B)
     core.list_namespaced_config_map("default", label_selector="a=b")
-    core.create_namespaced_config_map("default", {"metadata": {"name": "logged"}})
+    core.create_namespaced_config_map(
+        "default", model(V1ConfigMap, {"metadata": {"name": "logged"}})
+    )
     core.patch_namespaced_config_map(
         "logged", "default", {"data": {"k": "v"}}, _content_type="application/merge-patch+json"
     )

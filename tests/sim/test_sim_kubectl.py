@@ -203,7 +203,7 @@ def test_get_watch_streams_changes(kubectl: Kubectl, tmp_path: Path) -> None:
 
 
 def test_apply_creates_then_merges_three_ways(kubectl: Kubectl, tmp_path: Path) -> None:
-    cm = {
+    cm: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "applied", "namespace": "scratch", "labels": {"a": "1", "b": "2"}},
@@ -224,7 +224,7 @@ def test_apply_creates_then_merges_three_ways(kubectl: Kubectl, tmp_path: Path) 
     assert "kubectl.kubernetes.io/last-applied-configuration" in live["metadata"]["annotations"]
     assert "unchanged" in kubectl("member-a", "apply", "-f", str(path)).stdout
 
-    wt = {
+    wt: dict[str, Any] = {
         "apiVersion": "tenant.kubesphere.io/v1alpha2",
         "kind": "WorkspaceTemplate",
         "metadata": {"name": "applied-ws"},

@@ -21,13 +21,16 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client import V1Namespace
+from kubernetes.client.exceptions import ApiException
+from simclients import close, model, new_client
 from waiting import wait_for
 
 from k8s.sim import loader
@@ -50,10 +53,7 @@ class Fleet:
 
     def __init__(self, world: World, kubeconfig: Path) -> None:
         self.world = world
-        self._apis = {
-            name: config.new_client_from_config(config_file=str(kubeconfig), context=name)
-            for name in world.clusters
-        }
+        self._apis = {name: new_client(str(kubeconfig), name) for name in world.clusters}
 
     def core(self, cluster: str) -> client.CoreV1Api:
         return client.CoreV1Api(self._apis[cluster])
@@ -87,7 +87,7 @@ class Fleet:
 
     def close(self) -> None:
         for api in self._apis.values():
-            api.close()
+            close(api)
 
 
 @pytest.fixture
@@ -332,7 +332,7 @@ def test_unmanaged_object_is_adopted_unless_labelled_false(fleet: Fleet) -> None
 
 
 def test_federated_namespace_never_deletes_the_host_namespace(fleet: Fleet) -> None:
-    fleet.core("host-a").create_namespace({"metadata": {"name": "multi"}})
+    fleet.core("host-a").create_namespace(model(V1Namespace, {"metadata": {"name": "multi"}}))
     fleet.custom("host-a").create_namespaced_custom_object(
         *FEDNS[:2],
         "multi",
@@ -435,6 +435,13 @@ def test_a_member_event_is_reconciled_after_the_retry_delay(fleet: Fleet) -> Non
 
 def test_deletion_plain_orphan_annotation_and_orphan_deleteoption(fleet: Fleet) -> None:
     on_member_a = {"clusters": [{"name": "member-a"}]}
+
+    def bound(ns: str) -> object:
+        return fleet.ns("member-a", ns).metadata.owner_references
+
+    def gone(name: str) -> bool:
+        return fleet.get("host-a", FEDWS, name) is None
+
     for name, annots in (
         ("d-plain", {}),
         ("d-orphan", {"kubefed.io/orphan": "true"}),
@@ -447,17 +454,11 @@ def test_deletion_plain_orphan_annotation_and_orphan_deleteoption(fleet: Fleet) 
         fed = fleet.get("host-a", FEDWS, name)
         assert "kubefed.io/sync-controller" in fed["metadata"]["finalizers"]
         fleet.core("member-a").create_namespace(
-            {"metadata": {"name": f"{name}-ns", "labels": {WS_LABEL: name}}}
+            model(V1Namespace, {"metadata": {"name": f"{name}-ns", "labels": {WS_LABEL: name}}})
         )
-        wait_for(
-            lambda n=name: fleet.ns("member-a", f"{n}-ns").metadata.owner_references, what="bind"
-        )
+        wait_for(partial(bound, f"{name}-ns"), what="bind")
         fleet.custom("host-a").delete_cluster_custom_object(*FEDWS, name)
-        wait_for(
-            lambda n=name: fleet.get("host-a", FEDWS, n) is None,
-            timeout=10,
-            what=f"{name} finalized",
-        )
+        wait_for(partial(gone, name), timeout=10, what=f"{name} finalized")
         fleet.settle()
 
     # plain: the copy is deleted, and GC takes its namespace

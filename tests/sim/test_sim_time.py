@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
+from kubernetes.client import V1ConfigMap, V1Namespace
+from simclients import close, model, new_client
 
 from k8s.sim import cli, loader, timing
 from k8s.sim.world import World
@@ -59,14 +61,14 @@ def start(tmp_path: Path, **keys: Any) -> tuple[World, client.ApiClient]:
     path.write_text(yaml.safe_dump({**WORLD, **keys}))
     world = loader.start(str(path))
     kubeconfig = world.write_kubeconfig(tmp_path / "kubeconfig")
-    return world, config.new_client_from_config(config_file=str(kubeconfig), context="solo")
+    return world, new_client(str(kubeconfig), "solo")
 
 
 @pytest.fixture
 def lagging(tmp_path: Path) -> Iterator[tuple[World, client.ApiClient]]:
     world, api = start(tmp_path, controllerDelay=LAG, installerDelay=1.5)
     yield world, api
-    api.close()
+    close(api)
     world.stop()
     assert world.controller_errors == []
 
@@ -81,7 +83,9 @@ def test_the_world_keys_set_the_lags(lagging: tuple[World, client.ApiClient]) ->
 def test_a_controller_reacts_after_the_lag(lagging: tuple[World, client.ApiClient]) -> None:
     world, api = lagging
     core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": "proj", "labels": {WS: "team"}}})
+    core.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "proj", "labels": {WS: "team"}}})
+    )
     fresh = core.read_namespace("proj")
     assert not fresh.metadata.owner_references and not fresh.metadata.finalizers
     assert world.settle(10)
@@ -93,7 +97,9 @@ def test_a_controller_reacts_after_the_lag(lagging: tuple[World, client.ApiClien
 def test_garbage_collection_takes_the_lag(lagging: tuple[World, client.ApiClient]) -> None:
     world, api = lagging
     core = client.CoreV1Api(api)
-    core.create_namespace({"metadata": {"name": "proj", "labels": {WS: "team"}}})
+    core.create_namespace(
+        model(V1Namespace, {"metadata": {"name": "proj", "labels": {WS: "team"}}})
+    )
     assert world.settle(10)
     client.CustomObjectsApi(api).delete_cluster_custom_object(*WORKSPACES, "team")
     assert core.read_namespace("proj").status.phase == "Active"
@@ -113,8 +119,8 @@ def test_a_foreign_finalizer_keeps_a_namespace_terminating(
         if where == "metadata"
         else {"metadata": {"name": "held"}, "spec": {"finalizers": hold}}
     )
-    core.create_namespace(body)
-    core.create_namespaced_config_map("held", {"metadata": {"name": "cm"}})
+    core.create_namespace(model(V1Namespace, body))
+    core.create_namespaced_config_map("held", model(V1ConfigMap, {"metadata": {"name": "cm"}}))
     core.delete_namespace("held")
     assert world.settle(10)
     time.sleep(2 * LAG)
