@@ -257,7 +257,10 @@ def _lock(lock: fleet.InFlight | None) -> str:
 def _condition(b: fleet.Binding) -> str:
     status = "True" if b.ready else "False"
     message = f" — {escape_mrkdwn(b.message, limit=400)}" if b.message else ""
-    via = "" if b.by == "uid" else " (matched by name: the cluster could not be read)"
+    via = ""
+    if b.by == "name":
+        why = "the cluster could not be read" if b.joined else "it has not joined yet"
+        via = f" (matched by name: {why})"
     deleting = " · *being deleted*" if b.deleting else ""
     return f"• {_c(b.host)}, Cluster {_c(b.object_name)}: *Ready={status}*{message}{via}{deleting}"
 

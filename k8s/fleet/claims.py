@@ -28,6 +28,7 @@ class Binding:
     message: str
     by: By  # "name": the member cannot be read, or the object has not joined yet
     deleting: bool = False
+    joined: bool = True  # False: the object records no kube-system UID (its join has not finished)
 
 
 def identities(facts: Mapping[str, ClusterFacts]) -> dict[str, str]:
@@ -69,7 +70,15 @@ def claims(facts: Mapping[str, ClusterFacts]) -> dict[str, list[Binding]]:
             continue
         target, by = found
         out.setdefault(target, []).append(
-            Binding(host_name, co.name, co.ready, co.ready_message, by, co.deleting)
+            Binding(
+                host_name,
+                co.name,
+                co.ready,
+                co.ready_message,
+                by,
+                co.deleting,
+                joined=co.uid_claimed is not None,
+            )
         )
     return out
 
