@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -58,33 +58,71 @@ class Retrier:
     clock: Clock = time.monotonic
     rand: Callable[[], float] = random.random
 
-    def run(self, call: Callable[[], T], mode: Mode, deadline: float | None = None) -> T:
-        """`call()` until it succeeds, fails for good, or attempts/time run out.
+    def attempts(self, mode: Mode, deadline: float | None = None) -> Iterator[Attempt]:
+        """The attempts of one operation, for the caller's own loop, so the call stays in the
+        caller's code (no callback into it from here)::
 
-        `call` raises `ClusterError`s (already translated). `deadline` is an absolute time on
+            for attempt in retrier.attempts(Mode.READ):
+                with attempt:
+                    return send()
+
+        An attempt's `with` swallows a `ClusterError` worth retrying (after the backoff) and the
+        loop goes on; any other outcome leaves the loop. `deadline` is an absolute time on
         `clock` that may end the operation sooner than the policy's own deadline. The last error
         is re-raised unchanged, marked `after_retry` when it was not the first attempt.
         """
         end = self.clock() + self.policy.deadline
         if deadline is not None:
             end = min(end, deadline)
-        failures = 0
+        state = _Tries(end)
         while True:
-            try:
+            yield Attempt(self, mode, state)
+
+    def run(self, call: Callable[[], T], mode: Mode, deadline: float | None = None) -> T:
+        """`call()` until it succeeds, fails for good, or attempts/time run out (`attempts`)."""
+        for attempt in self.attempts(mode, deadline):
+            with attempt:
                 return call()
-            except ClusterError as err:
-                failures += 1
-                if failures > 1:
-                    err.after_retry = True
-                if not should_retry(err, mode) or failures >= self.policy.attempts:
-                    raise
-                delay = self.delay(err, failures)
-                if self.clock() + delay > end:
-                    raise
-                self.sleep(delay)
+        raise AssertionError("unreachable: attempts() never ends")  # pragma: no cover
 
     def delay(self, err: ClusterError, failures: int) -> float:
         retry_after = err.retry_after if isinstance(err, Transient) else None
         if retry_after is not None:
             return retry_after
         return self.policy.backoff(failures, self.rand())
+
+
+@dataclass
+class _Tries:
+    end: float
+    failures: int = 0
+
+
+@dataclass
+class Attempt:
+    """One try (see `Retrier.attempts`): leaving its `with` by a retryable `ClusterError`
+    sleeps the backoff and swallows the error, so the caller's loop tries again."""
+
+    retrier: Retrier
+    mode: Mode
+    tries: _Tries
+
+    def __enter__(self) -> Attempt:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, err: BaseException | None, tb: object
+    ) -> bool:
+        if not isinstance(err, ClusterError):
+            return False  # success, or not ours to judge
+        tries = self.tries
+        tries.failures += 1
+        if tries.failures > 1:
+            err.after_retry = True
+        if not should_retry(err, self.mode) or tries.failures >= self.retrier.policy.attempts:
+            return False
+        delay = self.retrier.delay(err, tries.failures)
+        if self.retrier.clock() + delay > tries.end:
+            return False
+        self.retrier.sleep(delay)
+        return True
