@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 
 import yaml
 
-from k8s.access import (
+from k8s.access import ClusterApi
+from k8s.access.transport import Obj
+from k8s.errors import ClusterError, Forbidden, NotFound, Unreachable
+from k8s.facts import (
+    ClusterFacts,
+)
+from k8s.kinds import (
     CLUSTER_CONFIGURATIONS,
     CLUSTERS,
     FEDERATED_TYPES,
@@ -30,13 +36,7 @@ from k8s.access import (
     WORKSPACE_ROLE_BINDINGS,
     WORKSPACE_TEMPLATES,
     WORKSPACES,
-    ClusterApi,
     CustomResource,
-    Obj,
-)
-from k8s.errors import ClusterError, Forbidden, NotFound, Unreachable
-from k8s.facts import (
-    ClusterFacts,
 )
 from k8s.parse import (
     cluster_object_info,

@@ -1,7 +1,7 @@
 """The Kubernetes and KubeSphere resource types the bot reads and writes, by API path.
 
 Plain data, no client: preflight, plan and steps name resources with these constants, and only
-`k8s/access.py` turns them into HTTP calls.
+`k8s/access/` turns them into HTTP calls.
 """
 
 from __future__ import annotations

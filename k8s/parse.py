@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from k8s import placement
-from k8s.access import FEDERATED_TYPES, Obj
+from k8s.access.transport import Obj
 from k8s.facts import (
     ClusterObjectInfo,
     FederatedInfo,
@@ -19,6 +19,7 @@ from k8s.facts import (
     WorkspaceInfo,
     WorkspaceTemplateInfo,
 )
+from k8s.kinds import FEDERATED_TYPES
 
 FEDERATION_NAMESPACE = "kube-federation-system"
 LABEL_WORKSPACE = "kubesphere.io/workspace"

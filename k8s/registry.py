@@ -17,7 +17,8 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from k8s.access import ClientSettings, ClusterApi
+from k8s.access import ClusterApi
+from k8s.access.transport import ClientSettings
 from k8s.errors import ClusterError, UnknownCluster, scrub
 
 # The client's config helpers carry no annotations; these give them a type at one place.

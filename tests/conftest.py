@@ -195,7 +195,7 @@ def sim_kubeconfig(sim_world: Any, tmp_path_factory: pytest.TempPathFactory) -> 
     return sim_world.write_kubeconfig(path)
 
 
-# --- simulator fixtures (k8s/access.py, k8s/gather.py) -----------------------------------------
+# --- simulator fixtures (k8s/access/, k8s/gather.py) ------------------------------------------
 # `demo_world` is the demo world (join delay 0.05 s) shared by one test module, with its
 # kubeconfig at `kubeconfig_path`: tests using it must leave it as they found it (reads, failed
 # writes). Tests that change a world (faults, clusters down, new objects) take `fresh_world`,

@@ -12,8 +12,9 @@ from typing import Any
 import yaml
 
 from k8s import credentials
-from k8s.access import CLUSTER_CONFIGURATIONS, CLUSTERS, WORKSPACES, ClusterApi
+from k8s.access import ClusterApi
 from k8s.errors import NotFound
+from k8s.kinds import CLUSTER_CONFIGURATIONS, CLUSTERS, WORKSPACES
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, created_by_us, register
 from k8s.steps.namespaces import WORKSPACE_LABEL, namespaces_by_name

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from k8s.access import WORKSPACES, ClusterApi
+from k8s.access import ClusterApi
 from k8s.errors import Conflict, NotFound
+from k8s.kinds import WORKSPACES
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, register
 

@@ -7,8 +7,9 @@ import contextlib
 from typing import Any
 
 from k8s import credentials, placement
-from k8s.access import CLUSTERS, FEDERATED_TYPES, WORKSPACE_TEMPLATES, WORKSPACES, ClusterApi
+from k8s.access import ClusterApi
 from k8s.errors import NotFound
+from k8s.kinds import CLUSTERS, FEDERATED_TYPES, WORKSPACE_TEMPLATES, WORKSPACES
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, register
 from k8s.steps.namespaces import WORKSPACE_LABEL, is_workspace_ref, namespaces_by_name

@@ -31,7 +31,7 @@ from simclients import model
 from urllib3 import HTTPConnectionPool
 from urllib3.connection import HTTPConnection
 
-from k8s.access import USERS, WORKSPACE_TEMPLATES, ClientSettings
+from k8s.access.transport import ClientSettings
 from k8s.errors import (
     AlreadyExists,
     ClusterError,
@@ -44,6 +44,7 @@ from k8s.errors import (
     Unreachable,
     translate,
 )
+from k8s.kinds import USERS, WORKSPACE_TEMPLATES
 from k8s.registry import ClusterRegistry
 from k8s.retry import Mode, Retrier, RetryPolicy
 
@@ -196,7 +197,7 @@ def test_not_found(registry: ClusterRegistry) -> None:
 
 
 def test_absent_custom_type_is_not_found(registry: ClusterRegistry) -> None:
-    from k8s.access import INSTALL_PLANS
+    from k8s.kinds import INSTALL_PLANS
 
     with pytest.raises(NotFound, match="could not find the requested resource"):
         registry.api("member-a").list_custom(INSTALL_PLANS)

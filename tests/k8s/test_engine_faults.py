@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from plans import DOCUMENTED_STEPS
 
-from k8s.access import ClientSettings
+from k8s.access.transport import ClientSettings
 from k8s.executor import MemorySink, StepState
 from k8s.plan import Plan, Step
 from k8s.retry import Retrier

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from k8s.access import ClientSettings
+from k8s.access.transport import ClientSettings
 from k8s.facts import ClusterFacts
 from k8s.gather import fingerprint, gather, gather_all
 from k8s.registry import ClusterRegistry
