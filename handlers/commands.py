@@ -19,7 +19,8 @@ from bot.audit import Actor
 from bot.context import BotContext
 from bot.work import Lane
 from handlers import render
-from handlers.grammar import CancelCommand, Command, HelpCommand, MigrateCommand, UsageError, parse
+from handlers.command_words import UsageError
+from handlers.grammar import CancelCommand, Command, HelpCommand, MigrateCommand, parse
 from k8s.spec import MigrationSpec
 
 log = logging.getLogger("ksmc.commands")

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from handlers.blocks import clip
-from handlers.grammar import RESERVED, MigrateCommand, UsageError, is_valid_name, parse, render
+from handlers.command_words import RESERVED, UsageError, is_valid_name
+from handlers.grammar import MigrateCommand, parse, render
 from handlers.migrate_form import (
     AT,
     CHANNEL,

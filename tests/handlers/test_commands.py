@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from handlers.command_words import RESERVED, UsageError, is_valid_name, usage
 from handlers.grammar import (
     GRAMMAR,
-    RESERVED,
     CancelCommand,
     ClustersCommand,
     Command,
@@ -25,12 +25,9 @@ from handlers.grammar import (
     ProjectsCommand,
     ShowCommand,
     StatusCommand,
-    UsageError,
     WorkspacesCommand,
-    is_valid_name,
     parse,
     render,
-    usage,
 )
 
 NOW = datetime(2026, 11, 25, 16, 48, 30, tzinfo=UTC)

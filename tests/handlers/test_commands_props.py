@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from handlers.command_words import RESERVED, UsageError
 from handlers.grammar import (
     GRAMMAR,
-    RESERVED,
     CancelCommand,
     ClustersCommand,
     Command,
@@ -29,7 +29,6 @@ from handlers.grammar import (
     ProjectsCommand,
     ShowCommand,
     StatusCommand,
-    UsageError,
     WorkspacesCommand,
     parse,
     render,
