@@ -20,17 +20,14 @@ from handlers.blocks import (
     MAX_MESSAGE_TEXT,
     BlockIds,
     Rendered,
-    code,
     context,
     divider,
-    escape_mrkdwn,
     header,
     pack,
-    plain,
     section,
     text_size,
-    truncate_mrkdwn,
 )
+from handlers.mrkdwn import code, escape_mrkdwn, plain, truncate_mrkdwn
 from k8s.fleet import Finding
 
 Blocks = list[dict[str, Any]]

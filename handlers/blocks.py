@@ -1,9 +1,9 @@
-"""Building blocks for ksmc-bot's Slack messages: escaping, mentions, times, Block Kit limits.
+"""Block Kit for ksmc-bot's Slack messages: its limits, fitting text into them, block ids, and
+the blocks themselves.
 
-Every renderer goes through these helpers so that two rules hold everywhere: text that came from
-a user or a cluster is escaped before it reaches mrkdwn (no injected `<!channel>`, mentions or
-links, no spoofed formatting), and no message breaks a Block Kit limit, however long the lists
-it shows (`pack` fills sections up to the limit and says how much it left out).
+Every renderer builds its blocks through these helpers so that no message breaks a Block Kit
+limit, however long the lists it shows (`pack` fills sections up to the limit and says how much
+it left out). The text that goes into the blocks is escaped by `handlers.mrkdwn`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -25,6 +24,8 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
     SectionBlock,
 )
+
+from handlers.mrkdwn import code, plain, truncate_mrkdwn
 
 # Block Kit limits (docs/slack.md §8), and the bot's own, stricter, ones.
 MAX_BLOCKS = 50
@@ -44,12 +45,6 @@ MAX_FALLBACK_TEXT = 1500
 #: issues #2509 and #2867), whatever each block's own limit; this leaves a wide margin.
 MAX_MESSAGE_TEXT = 9000
 
-# Markers that start or end bold, italic, strike and code in mrkdwn, and harmless look-alikes.
-_LOOKALIKE = {"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"}
-_BROADCAST = re.compile(r"@(?=(?:here|channel|everyone)\b)", re.IGNORECASE)
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,40}")
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,40}")
-_MENTION_FORMS = re.compile(r"<@([UW][A-Z0-9]{2,})>|<!subteam\^(S[A-Z0-9]{2,})(?:\|[^>]*)?>")
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -59,167 +54,6 @@ class Rendered:
 
     text: str
     blocks: list[dict[str, Any]]
-
-
-# ---- escaping --------------------------------------------------------------------------------
-
-
-def _visible(c: str, multiline: bool) -> str:
-    if c == "\n":
-        return "\n" if multiline else "⏎"
-    if c.isprintable():
-        return c
-    return c.encode("unicode_escape").decode("ascii")
-
-
-def _controls(s: str, multiline: bool) -> str:
-    """Control and invisible format characters shown as `\\x07`-style escapes (newline as ⏎)."""
-    s = s.replace("\r\n", "\n")
-    return "".join(_visible(c, multiline) for c in s)
-
-
-def _entities(s: str) -> str:
-    """Slack's three mandatory escapes: `&`, `<` and `>` (so `<!channel>` is only text)."""
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip(s: str, limit: int) -> str:
-    """`s` cut to at most `limit` characters, with an ellipsis when something was cut."""
-    if len(s) <= limit:
-        return s
-    return s[: max(0, limit - 1)] + "…"
-
-
-def _fit(escaped: str, limit: int | None) -> str:
-    """Escaped text cut to `limit` characters without splitting an `&amp;`-style entity."""
-    if limit is None or len(escaped) <= limit:
-        return escaped
-    cut = escaped[: max(0, limit - 1)]
-    amp = cut.rfind("&")
-    if amp > cut.rfind(";"):
-        cut = cut[:amp]
-    return cut + "…"
-
-
-def _safe(s: str, multiline: bool, limit: int | None, in_code: bool) -> str:
-    if limit is not None:
-        s = clip(s, limit)  # bounds the work; the escaped text is cut to `limit` again below
-    s = _controls(s, multiline)
-    out: list[str] = []
-    for i, c in enumerate(s):
-        if c == "`" or (c in _LOOKALIKE and not in_code):
-            inside_word = (
-                c != "`" and 0 < i < len(s) - 1 and s[i - 1].isalnum() and s[i + 1].isalnum()
-            )
-            out.append(c if inside_word else _LOOKALIKE[c])
-        else:
-            out.append(c)
-    return _fit(_BROADCAST.sub("@\u2060", _entities("".join(out))), limit)
-
-
-def escape_mrkdwn(s: str, *, multiline: bool = False, limit: int | None = None) -> str:
-    """User- or cluster-supplied text made safe to put into mrkdwn.
-
-    Escapes `&`, `<`, `>` (no mentions, broadcasts or links can be injected); breaks a bare
-    `@here`/`@channel`/`@everyone`; shows control characters visibly (newlines as ⏎ unless
-    `multiline`). A `*`, `_` or `~` between two letters or digits cannot open or close a span in
-    Slack and is kept (`kube_system`); anywhere else, and every backtick, is replaced by a
-    look-alike so that the text cannot restyle the message. The result has at most `limit`
-    characters (cut with …).
-    """
-    return _safe(s, multiline, limit, in_code=False)
-
-
-def code(s: str, *, limit: int = 100) -> str:
-    """`s` as an inline code span (at most `limit` characters inside): nothing in it is
-    formatted, mentions and links are escaped, backticks become ˋ."""
-    return f"`{_safe(s, False, limit, in_code=True)}`" if s else "‹empty›"
-
-
-def code_block(s: str, *, limit: int = 1500) -> str:
-    """`s` as a preformatted block (newlines kept, at most `limit` characters inside)."""
-    return f"```{_safe(s, True, limit, in_code=True) or ' '}```"
-
-
-def plain(s: str, limit: int) -> str:
-    """Text for a `plain_text` object (Slack parses nothing there): controls visible, clipped."""
-    return clip(_controls(s, multiline=False), limit)
-
-
-def truncate_mrkdwn(s: str, limit: int) -> str:
-    """Bot-built mrkdwn cut to `limit` without splitting an entity, a `<…>` token or a code span.
-
-    A safety net: renderers clip user text before formatting it, so lines rarely need this.
-    """
-    if len(s) <= limit:
-        return s
-    cut = s[: max(0, limit - 2)]
-    amp, semi = cut.rfind("&"), cut.rfind(";")
-    if amp > semi:
-        cut = cut[:amp]
-    lt, gt = cut.rfind("<"), cut.rfind(">")
-    if lt > gt:
-        cut = cut[:lt]
-    if cut.count("`") % 2:
-        cut = cut[: cut.rfind("`")]
-    return cut + "…"
-
-
-# ---- people and times ------------------------------------------------------------------------
-
-
-def mention(user_id: str) -> str | None:
-    """`<@U…>` for a well-formed Slack user id; None for anything else (never free text)."""
-    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else None
-
-
-def mention_entry(entry: str) -> str | None:
-    """A configured approver as a mention: a user id (U…/W…), a user group id (S…), or those
-    already in Slack's `<@U…>` / `<!subteam^S…>` form. None when it is none of them."""
-    entry = entry.strip()
-    if m := _MENTION_FORMS.fullmatch(entry):
-        entry = m.group(1) or m.group(2)
-    if _USER_ID.fullmatch(entry):
-        return f"<@{entry}>"
-    if _GROUP_ID.fullmatch(entry):
-        return f"<!subteam^{entry}>"
-    return None
-
-
-def person(user_id: str, name: str) -> str:
-    """A mention when `user_id` is valid, else the escaped name (which notifies nobody)."""
-    return mention(user_id) or escape_mrkdwn(name or user_id or "someone", limit=80)
-
-
-def utc_text(when: datetime) -> str:
-    """`2026-12-01 02:00 UTC`: a time every reader can parse, for plain text and fallbacks."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def slack_date(when: datetime) -> str:
-    """A time Slack shows in each reader's own time zone, with UTC text as its fallback."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    epoch = int(when.timestamp())
-    return f"<!date^{epoch}^{{date_short_pretty}} at {{time}}|{utc_text(when)}>"
-
-
-def duration(seconds: float) -> str:
-    """`42s`, `4m 05s`, `1h 02m`."""
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 # ---- fitting text into blocks ----------------------------------------------------------------

@@ -35,8 +35,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from handlers.blocks import clip, code, escape_mrkdwn, truncate_mrkdwn
 from handlers.command_words import is_valid_name
+from handlers.mrkdwn import clip, code, escape_mrkdwn, truncate_mrkdwn
 from k8s.facts import ClusterFacts
 from k8s.fleet import Fleet
 

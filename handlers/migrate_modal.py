@@ -29,7 +29,6 @@ from slack_sdk.webhook import WebhookResponse
 from bot.context import BotContext
 from bot.work import Lane
 from handlers import queries, render
-from handlers.blocks import code
 from handlers.commands import after_ack, handle_command
 from handlers.migrate_form import (
     CALLBACK_ID,
@@ -48,6 +47,7 @@ from handlers.migrate_form import (
     options_for,
 )
 from handlers.migrate_submission import Submission, read_submission, selected_member
+from handlers.mrkdwn import code
 
 log = logging.getLogger("ksmc.form")
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers.blocks import clip
 from handlers.command_words import RESERVED, UsageError, is_valid_name
 from handlers.grammar import MigrateCommand, parse, render
 from handlers.migrate_form import (
@@ -34,6 +33,7 @@ from handlers.migrate_form import (
     action_id,
     is_channel_id,
 )
+from handlers.mrkdwn import clip
 from handlers.timeparse import MAX_AHEAD
 
 

@@ -15,23 +15,15 @@ from typing import Any
 
 from bot.snapshot import RequestSnapshot
 from bot.states import RequestState
-from handlers.blocks import (
-    MAX_FALLBACK_TEXT,
-    BlockRef,
-    Rendered,
-    code,
-    code_block,
-    context,
+from handlers.blocks import MAX_FALLBACK_TEXT, BlockRef, Rendered, context, parse_block_id, section
+from handlers.mrkdwn import code, code_block, escape_mrkdwn, truncate_mrkdwn
+from handlers.people_and_times import (
     duration,
-    escape_mrkdwn,
     mention,
     mention_entry,
-    parse_block_id,
     person,
     plural,
-    section,
     slack_date,
-    truncate_mrkdwn,
     utc_text,
 )
 from handlers.render_request import (

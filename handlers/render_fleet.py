@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from handlers.answer import _ask, _c, _finding, _Message, _more
-from handlers.blocks import Rendered, code, escape_mrkdwn, names_inline, plain, plural, slack_date
+from handlers.blocks import Rendered, names_inline
+from handlers.mrkdwn import code, escape_mrkdwn, plain
+from handlers.people_and_times import plural, slack_date
 from k8s import fleet
 from k8s.facts import ClusterFacts
 from k8s.fleet import Finding, Fleet

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from handlers.answer import ASK, _ask, _Message
-from handlers.blocks import Rendered, code, code_block, escape_mrkdwn
+from handlers.blocks import Rendered
 from handlers.command_types import GRAMMAR, CommandSpec
+from handlers.mrkdwn import code, code_block, escape_mrkdwn
 
 
 def _spec_text(spec: CommandSpec, examples: bool) -> str:

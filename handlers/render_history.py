@@ -13,20 +13,9 @@ from bot import states
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
 from handlers.answer import _ask, _c, _Message, _more
-from handlers.blocks import (
-    MAX_HEADER_TEXT,
-    Rendered,
-    code,
-    code_block,
-    duration,
-    escape_mrkdwn,
-    names_inline,
-    person,
-    plain,
-    plural,
-    slack_date,
-    utc_text,
-)
+from handlers.blocks import MAX_HEADER_TEXT, Rendered, names_inline
+from handlers.mrkdwn import code, code_block, escape_mrkdwn, plain
+from handlers.people_and_times import duration, person, plural, slack_date, utc_text
 from handlers.render_plan import STEP_ICONS
 from handlers.render_request import state_label, title_plain
 from k8s.preflight import Severity

@@ -9,8 +9,9 @@ from datetime import datetime
 
 from bot.snapshot import RequestSnapshot
 from handlers.answer import Blocks, _ask, _finding, _Message, _more
-from handlers.blocks import actions, button, plural, slack_date
+from handlers.blocks import actions, button
 from handlers.migrate_form import OPEN_ACTION
+from handlers.people_and_times import plural, slack_date
 from handlers.render_fleet import cluster_line
 from handlers.render_history import history_line
 from k8s.fleet import Fleet

@@ -17,18 +17,9 @@ from typing import Any
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
 from handlers import render_rollback
-from handlers.blocks import (
-    BlockIds,
-    code,
-    context,
-    divider,
-    duration,
-    escape_mrkdwn,
-    names_inline,
-    pack,
-    plural,
-    section,
-)
+from handlers.blocks import BlockIds, context, divider, names_inline, pack, section
+from handlers.mrkdwn import code, escape_mrkdwn
+from handlers.people_and_times import duration, plural
 from k8s.consequences import KIND_WORDS, Action, Consequence
 from k8s.plan import Plan
 from k8s.preflight import CheckResult, PreflightReport, Severity

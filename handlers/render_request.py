@@ -31,22 +31,14 @@ from handlers.blocks import (
     Rendered,
     actions,
     button,
-    code,
-    code_block,
     confirm,
     context,
-    duration,
-    escape_mrkdwn,
     header,
-    person,
-    plain,
-    plural,
     section,
-    slack_date,
     text_size,
-    truncate_mrkdwn,
-    utc_text,
 )
+from handlers.mrkdwn import code, code_block, escape_mrkdwn, plain, truncate_mrkdwn
+from handlers.people_and_times import duration, person, plural, slack_date, utc_text
 from handlers.render_plan import (
     EXECUTION_STATES,
     STEP_ICONS,

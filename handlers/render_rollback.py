@@ -13,19 +13,9 @@ from slack_sdk.models.blocks import ButtonElement
 
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
-from handlers.blocks import (
-    BlockIds,
-    button,
-    code,
-    code_block,
-    confirm,
-    escape_mrkdwn,
-    pack,
-    plain,
-    plural,
-    section,
-    slack_date,
-)
+from handlers.blocks import BlockIds, button, confirm, pack, section
+from handlers.mrkdwn import code, code_block, escape_mrkdwn, plain
+from handlers.people_and_times import plural, slack_date
 
 S = RequestState
 Blocks = list[dict[str, Any]]

@@ -1,4 +1,4 @@
-"""The Slack renderers (handlers/render.py, render_request.py, blocks.py), without any server.
+"""The Slack renderers (handlers/render*.py, blocks.py, mrkdwn.py), without any server.
 
 Checks, from snapshots built directly: each state shows exactly the buttons that can act (action
 ids, styles, confirm dialogs, value = the request id) and none when blocked, dry-run or over;
@@ -38,18 +38,9 @@ from snapshots import (
 
 from bot.snapshot import ApprovalView, RequestSnapshot
 from bot.states import RequestState, StepState
-from handlers.blocks import (
-    MAX_MESSAGE_TEXT,
-    code,
-    escape_mrkdwn,
-    mention,
-    mention_entry,
-    names_inline,
-    pack,
-    parse_block_id,
-    text_size,
-    truncate_mrkdwn,
-)
+from handlers.blocks import MAX_MESSAGE_TEXT, names_inline, pack, parse_block_id, text_size
+from handlers.mrkdwn import code, escape_mrkdwn, truncate_mrkdwn
+from handlers.people_and_times import mention, mention_entry
 from handlers.render import (
     Rendered,
     render_ack,
