@@ -27,7 +27,8 @@ from console.render import Screen, blocks_to_text
 # The console modules are a front end, like bot.app: the other places in bot/ that use handlers/.
 from handlers.blocks import Rendered
 from handlers.render import render_final, render_reminder, render_step_failure
-from handlers.render_request import STEP_ICONS, render_request
+from handlers.render_plan import STEP_ICONS
+from handlers.render_request import render_request
 
 T = TypeVar("T")
 

@@ -26,12 +26,12 @@ from handlers.people_and_times import (
     slack_date,
     utc_text,
 )
-from handlers.render_request import (
+from handlers.render_request import render_request
+from handlers.request_labels import (
     Failure,
     capitalized,
     elapsed,
     failure_of,
-    render_request,
     state_label,
     title_mrkdwn,
 )

@@ -17,7 +17,7 @@ from handlers.blocks import MAX_HEADER_TEXT, Rendered, names_inline
 from handlers.mrkdwn import code, code_block, escape_mrkdwn, plain
 from handlers.people_and_times import duration, person, plural, slack_date, utc_text
 from handlers.render_plan import STEP_ICONS
-from handlers.render_request import state_label, title_plain
+from handlers.request_labels import state_label, title_plain
 from k8s.preflight import Severity
 
 #: How many messages `show` may send through one response_url (Slack accepts 5 per command).
