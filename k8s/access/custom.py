@@ -6,14 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from k8s.access.transport import (
-    MERGE_PATCH,
-    Obj,
-    Transport,
-    delete_options,
-    raw,
-    write_mode,
-)
+from k8s.access.transport import MERGE_PATCH, Obj, Transport, delete_options, write_mode
 from k8s.kinds import CustomResource
 from k8s.retry import Mode
 
@@ -21,18 +14,14 @@ from k8s.retry import Mode
 class CustomObjects(Transport):
     def get_custom(self, res: CustomResource, name: str, namespace: str | None = None) -> Obj:
         call, head = self._custom_method("get", res, namespace)
-        return self._json(Mode.READ, lambda t: call(*head, name, **raw(t)))
+        return self._json(Mode.READ, call, *head, name)
 
     def list_custom(
         self, res: CustomResource, namespace: str | None = None, label_selector: str | None = None
     ) -> list[Obj]:
         """All objects (of `namespace`, or of every namespace for a namespaced type)."""
         call, head = self._custom_method("list", res, namespace)
-        return self._list(
-            lambda token, limit, t: call(
-                *head, label_selector=label_selector, limit=limit, _continue=token, **raw(t)
-            )
-        )
+        return self._list(call, *head, label_selector=label_selector)
 
     def create_custom(
         self,
@@ -45,7 +34,7 @@ class CustomObjects(Transport):
         """With `idempotent=True` a 5xx is retried; an AlreadyExists after that has
         `after_retry` set, meaning the first attempt probably succeeded."""
         call, head = self._custom_method("create", res, namespace)
-        return self._json(write_mode(idempotent), lambda t: call(*head, body, **raw(t)))
+        return self._json(write_mode(idempotent), call, *head, body)
 
     def patch_custom(
         self,
@@ -59,8 +48,7 @@ class CustomObjects(Transport):
         """JSON merge patch; idempotent by default (it sets absolute values)."""
         call, head = self._custom_method("patch", res, namespace)
         return self._json(
-            write_mode(idempotent),
-            lambda t: call(*head, name, patch, _content_type=MERGE_PATCH, **raw(t)),
+            write_mode(idempotent), call, *head, name, patch, _content_type=MERGE_PATCH
         )
 
     def delete_custom(
@@ -76,7 +64,7 @@ class CustomObjects(Transport):
         """Pass `uid` so a repeated delete cannot hit an object re-created under that name."""
         call, head = self._custom_method("delete", res, namespace)
         body = delete_options(uid, propagation)
-        return self._json(write_mode(idempotent), lambda t: call(*head, name, body=body, **raw(t)))
+        return self._json(write_mode(idempotent), call, *head, name, body=body)
 
     def _custom_method(
         self, verb: str, res: CustomResource, namespace: str | None

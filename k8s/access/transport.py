@@ -1,13 +1,14 @@
 """How one call reaches a cluster: timeouts, retries, error translation, JSON and paging.
 
 `Transport` holds one client and the generated API objects the calls use; `k8s.access`'s
-`ClusterApi` adds the calls themselves. Every request has a timeout, goes through `k8s.retry`
-(urllib3's retries are off) and raises only `k8s.errors`; objects come back as the server's JSON.
+`ClusterApi` adds the calls themselves, each naming a method of the generated client and its
+arguments (no function of their own is called back from here). Every request has a timeout, goes
+through `k8s.retry` (urllib3's retries are off) and raises only `k8s.errors`; objects come back
+as the server's JSON.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,8 +62,9 @@ class Transport:
         """The API server URL this client talks to (what a kubeconfig for it names)."""
         return str(self._client.configuration.host)
 
-    def _json(self, mode: Mode, send: Callable[[Timeout], Any]) -> Obj:
-        data = self._request(mode, send)
+    def _json(self, mode: Mode, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
+        """The JSON object `call(*args, **kwargs)` answers (see `_request`)."""
+        data = self._request(mode, call, *args, **kwargs)
         try:
             value = json.loads(data) if data else {}
         except ValueError as e:
@@ -71,11 +73,16 @@ class Transport:
             raise ClusterError(self.name, f"{self.name} answered with a JSON {type(value)}")
         return value
 
-    def _request(self, mode: Mode, send: Callable[[Timeout], Any]) -> bytes:
+    def _request(self, mode: Mode, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+        """The raw answer of `call(*args, **kwargs)`, a method of the generated client (or one
+        called like it), given our timeout and asked for the undecoded response; retried as
+        `mode` allows. The calls name the client's method and its arguments rather than passing
+        a function of their own, so no call comes back up into the module that made it."""
+
         def once() -> bytes:
             timeout = self._timeout()
             try:
-                response = send(timeout)
+                response = call(*args, **kwargs, **_raw(timeout))
                 try:
                     return bytes(response.data)
                 finally:
@@ -86,15 +93,16 @@ class Transport:
 
         return self.settings.retrier.run(once, mode, self.deadline)
 
-    def _list(self, send_page: Callable[[str | None, int, Timeout], Any]) -> list[Obj]:
-        """Every item, page by page; restarts once if the continue token expires (410)."""
+    def _list(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Obj]:
+        """Every item `call(*args, **kwargs)` lists, page by page; restarts once if the continue
+        token expires (410)."""
         items: list[Obj] = []
         token: str | None = None
         restarted = False
         limit = self.settings.page_size
         while True:
             try:
-                page = self._json(Mode.READ, functools.partial(send_page, token, limit))
+                page = self._json(Mode.READ, call, *args, **kwargs, limit=limit, _continue=token)
             except ClusterError as err:
                 if err.status == 410 and token is not None and not restarted:
                     items, token, restarted = [], None, True
@@ -114,8 +122,26 @@ class Transport:
             raise Transient(self.name, f"{self.name} did not answer in time (time budget spent)")
         return min(connect, left), min(read, left)
 
+    def _post_json(self, resource: str, body: Obj, **options: Any) -> Any:
+        """POST `body` as JSON to `resource`, called the way `_request` calls the generated
+        client's methods: the generated client has no call that sends a body through the
+        service proxy, so this builds the request with the client's public `param_serialize`
+        (same auth, same TLS). The answer is never preloaded."""
+        request = self._client.param_serialize(
+            "POST",
+            resource,
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self._client.call_api(*request, _request_timeout=options["_request_timeout"])
+        if not 200 <= response.status <= 299:
+            response.read()  # type: ignore[no-untyped-call]
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
-def raw(timeout: Timeout) -> dict[str, Any]:
+
+def _raw(timeout: Timeout) -> dict[str, Any]:
     """Keyword arguments for a client call: our timeout, and the undecoded response."""
     return {"_request_timeout": timeout, "_preload_content": False}
 
