@@ -149,6 +149,10 @@ class Client:
     def get(self, path: str) -> httpx.Response:
         return self.http.get(f"{self.base}{path}")
 
+    def close(self) -> None:
+        """Close the pooled connections to the bot."""
+        self.http.close()
+
 
 def _row(env: Env, request_id: str) -> Request | None:
     engine = db.make_engine(env.database_url)
@@ -233,18 +237,20 @@ def in_process(env: Env) -> Iterator[tuple[Client, Any]]:
     port = free_port()
     config = settings.load(env.environ(port))
     bot = app.build(config)
-    bot.start_background()
     server = uvicorn.Server(http.server_config(bot, app.http_app(bot)))  # the real limits
     thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _healthy(base), 10, "the bot's /healthz")
     client = Client(env, base)
-    try:
+    try:  # stopped and closed even when it never came up
+        bot.start_background()
+        thread.start()
+        wait_for(lambda: _healthy(base), 10, "the bot's /healthz")
         yield client, bot
     finally:
+        client.close()
         server.should_exit = True
-        thread.join(timeout=5)
+        if thread.is_alive():
+            thread.join(timeout=5)
         bot.close()
 
 
@@ -263,17 +269,27 @@ class BotProcess:
         self.port = free_port()
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        # every Client that start() returned: a test may go on using one across kill() and
+        # start() (the port stays the same), so they are closed by stop()
+        self.clients: list[Client] = []
 
     def start(self) -> Client:
         environ = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KSMC_"))}
         environ.update(self.env.environ(self.port))
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve"], env=environ, stdout=log, stderr=log
-        )
+        # the child writes to its own copy of the descriptor: this one is closed at once
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "serve"], env=environ, stdout=log, stderr=log
+            )
         base = f"http://127.0.0.1:{self.port}"
-        wait_for(lambda: _healthy(base), 30, "ksmc-bot serve to answer /healthz")
-        return Client(self.env, base)
+        try:
+            wait_for(lambda: _healthy(base), 30, "ksmc-bot serve to answer /healthz")
+        except BaseException:
+            self.stop()  # not left running (and unwaited for) when it never answered
+            raise
+        client = Client(self.env, base)
+        self.clients.append(client)
+        return client
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -282,10 +298,14 @@ class BotProcess:
             self.proc = None
 
     def stop(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.clients.clear()
         if self.proc is not None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(timeout=10)
             self.proc = None
