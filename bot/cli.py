@@ -62,12 +62,15 @@ def _audit(args: argparse.Namespace) -> int:
     sessions = db.session_factory(engine)
     key_text = os.environ.get("KSMC_AUDIT_KEY", "")
     key = key_text.encode() if key_text else None
-    with sessions() as session:
-        if args.audit_command == "verify":
-            return _verify(session, key, args.anchors)
-        since = datetime.fromisoformat(args.since) if args.since else None
-        audit.export(session, since, args.format, sys.stdout)
-    return 0
+    try:
+        with sessions() as session:
+            if args.audit_command == "verify":
+                return _verify(session, key, args.anchors)
+            since = datetime.fromisoformat(args.since) if args.since else None
+            audit.export(session, since, args.format, sys.stdout)
+        return 0
+    finally:
+        engine.dispose()  # the pool's connections, closed rather than left to the collector
 
 
 def _verify(session: Any, key: bytes | None, anchors_path: str | None) -> int:

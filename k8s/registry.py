@@ -54,20 +54,25 @@ class ClusterRegistry:
         paths) becomes a cluster named by the context; `in_cluster` names the pod's own
         cluster, read from its service account, if given."""
         clients: dict[str, k8s_client.ApiClient] = {}
-        if kubeconfig is not None:
-            path = _join_paths(kubeconfig)
-            try:
-                contexts, _current = _list_contexts(config_file=path)
-            except (ConfigException, OSError) as e:
-                why = scrub(str(e))
-                raise ClusterError("kubeconfig", f"cannot read the kubeconfig ({why})") from e
-            for context in contexts or []:
-                name = str(context["name"])
-                clients[name] = _client_for_context(path, name)
-        if in_cluster is not None:
-            if in_cluster in clients:
-                raise ValueError(f"in-cluster name {in_cluster!r} is also a kubeconfig context")
-            clients[in_cluster] = _in_cluster_client(in_cluster)
+        try:
+            if kubeconfig is not None:
+                path = _join_paths(kubeconfig)
+                try:
+                    contexts, _current = _list_contexts(config_file=path)
+                except (ConfigException, OSError) as e:
+                    why = scrub(str(e))
+                    raise ClusterError("kubeconfig", f"cannot read the kubeconfig ({why})") from e
+                for context in contexts or []:
+                    name = str(context["name"])
+                    clients[name] = _client_for_context(path, name)
+            if in_cluster is not None:
+                if in_cluster in clients:
+                    raise ValueError(f"in-cluster name {in_cluster!r} is also a kubeconfig context")
+                clients[in_cluster] = _in_cluster_client(in_cluster)
+        except BaseException:
+            for built in clients.values():  # the contexts before the one that failed
+                _close(built)
+            raise
         return cls(clients, settings)
 
     def names(self) -> list[str]:

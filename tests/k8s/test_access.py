@@ -164,6 +164,23 @@ def test_missing_kubeconfig_is_a_cluster_error(tmp_path: Path) -> None:
         ClusterRegistry.from_kubeconfig(tmp_path / "nope")
 
 
+def test_a_registry_that_fails_closes_the_clients_it_had_built(
+    demo_world: Any, kubeconfig_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from k8s.registry import _close
+
+    closed: list[str] = []
+
+    def close(api_client: k8s_client.ApiClient) -> None:
+        closed.append(api_client.configuration.host)
+        _close(api_client)
+
+    monkeypatch.setattr("k8s.registry._close", close)
+    with pytest.raises(ValueError, match="also a kubeconfig context"):
+        ClusterRegistry.from_kubeconfig(kubeconfig_path, in_cluster="member-a")
+    assert sorted(closed) == sorted(demo_world.clusters[name].url for name in CLUSTERS)
+
+
 # ---- reads and error translation ------------------------------------------------------------
 
 
