@@ -10,7 +10,7 @@ underscore: they are internal to those renderers, not an API for listeners.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from handlers.blocks import (
@@ -19,6 +19,7 @@ from handlers.blocks import (
     MAX_HEADER_TEXT,
     MAX_MESSAGE_TEXT,
     BlockIds,
+    More,
     Rendered,
     context,
     divider,
@@ -80,7 +81,7 @@ class _Message:
         *,
         name: str = "list",
         head: str = "",
-        more: Callable[[int], str] | None = None,
+        more: More | None = None,
         max_sections: int = 10,
         share: float = 1.0,
         reserve_chars: int = 600,
@@ -115,5 +116,5 @@ def _finding(f: Finding, with_cluster: bool = True) -> str:
     return f"{SEVERITY_ICONS[f.severity]} {where}{escape_mrkdwn(f.text, limit=500)}"
 
 
-def _more(what: str, hint: str) -> Callable[[int], str]:
-    return lambda n: f"… and {n:,} more {what}; {hint}"
+def _more(what: str, hint: str) -> More:
+    return More("… and {n} more " + what.replace("{", "{{").replace("}", "}}"), f"; {hint}")

@@ -9,7 +9,7 @@ it left out). The text that goes into the blocks is escaped by `handlers.mrkdwn`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,21 @@ class Rendered:
 # ---- fitting text into blocks ----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class More:
+    """The note that ends a packed list when items were left out: `text` (our own words) with
+    `{n}` for how many and `{s}` for a plural 's', then `tail` as it is (it may hold names)."""
+
+    text: str
+    tail: str = ""
+
+    def note(self, left: int) -> str:
+        return self.text.format(n=f"{left:,}", s="" if left == 1 else "s") + self.tail
+
+
+MORE = More("… and {n} more")
+
+
 def pack(
     items: Sequence[str],
     *,
@@ -67,13 +82,13 @@ def pack(
     total: int | None = None,
     sep: str = "\n",
     head: str = "",
-    more: Callable[[int], str] | None = None,
+    more: More | None = None,
 ) -> list[str]:
     """Join `items` into at most `max_chunks` texts of at most `limit` characters each, and at
     most `total` characters together.
 
     `head` opens the first text (followed by a newline). Items that do not fit are left out
-    and, when `more` is given, the last text ends with `more(number left out)` (items are
+    and, when `more` is given, the last text ends with its note of how many were left out (items are
     dropped from its end until that note fits). Items longer than a whole text are cut with
     `truncate_mrkdwn`. Returns [] for no items and no head.
     """
@@ -102,7 +117,7 @@ def pack(
         shown += 1
     left = len(items) - shown
     while left and more is not None:
-        note = truncate_mrkdwn(more(left), room)
+        note = truncate_mrkdwn(more.note(left), room)
         joined = len(note) + (len(sep) if chunks[-1] else 0)
         if (sizes[-1] + joined <= limit and used + joined <= total) or not chunks[-1]:
             chunks[-1].append(note)
@@ -142,7 +157,7 @@ def names_inline(names: Sequence[str], limit: int, *, name_limit: int = 80) -> s
             max_chunks=1,
             limit=limit,
             sep=", ",
-            more=lambda n: f"… and {n:,} more",
+            more=MORE,
         )
     )
 

@@ -13,7 +13,7 @@ from bot import states
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
 from handlers.answer import _ask, _c, _Message, _more
-from handlers.blocks import MAX_HEADER_TEXT, Rendered, names_inline
+from handlers.blocks import MAX_HEADER_TEXT, MORE, More, Rendered, names_inline
 from handlers.mrkdwn import code, code_block, escape_mrkdwn, plain
 from handlers.people_and_times import duration, person, plural, slack_date, utc_text
 from handlers.render_plan import STEP_ICONS
@@ -108,7 +108,7 @@ def render_show(snap: RequestSnapshot, now: datetime) -> list[Rendered]:
             head=f"*Preflight:* {counts}",
             max_sections=2,
             share=0.3,
-            more=lambda n: f"… and {n:,} more",
+            more=MORE,
         )
     if snap.steps:
         m.listing(
@@ -117,7 +117,7 @@ def render_show(snap: RequestSnapshot, now: datetime) -> list[Rendered]:
             head=f"*Steps ({len(snap.steps):,})*",
             max_sections=3,
             share=0.6,
-            more=lambda n: f"… and {n:,} more steps",
+            more=More("… and {n} more step{s}"),
         )
     if snap.error:
         m.section(f"*Error:*\n{code_block(snap.error, limit=1200)}", "error")
@@ -174,7 +174,7 @@ def _plan_lists(
             [code(n, limit=100) for n in names],
             name="names",
             head=f"*{plural(len(names), 'namespace')} {what}:*",
-            more=lambda n: f"… and {n:,} more",
+            more=MORE,
             max_sections=20,
             reserve_chars=0,
             reserve_blocks=0,

@@ -17,7 +17,7 @@ from typing import Any
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
 from handlers import render_rollback
-from handlers.blocks import BlockIds, context, divider, names_inline, pack, section
+from handlers.blocks import MORE, BlockIds, More, context, divider, names_inline, pack, section
 from handlers.mrkdwn import code, escape_mrkdwn
 from handlers.people_and_times import duration, plural
 from k8s.consequences import KIND_WORDS, Action, Consequence
@@ -85,7 +85,7 @@ def _check_line(result: CheckResult) -> str:
 
 
 def _listing(
-    ids: BlockIds, name: str, lines: Sequence[str], head: str, more: Callable[[int], str]
+    ids: BlockIds, name: str, lines: Sequence[str], head: str, more: More
 ) -> Callable[[int, int], Blocks]:
     """A part rendered as sections of lines under a heading."""
 
@@ -102,8 +102,7 @@ def _preflight_parts(snap: RequestSnapshot, ids: BlockIds) -> list[_Part]:
         return []
     show = _show(snap)
 
-    def more(n: int) -> str:
-        return f"… and {n:,} more not shown; {show} lists them all"
+    more = More("… and {n} more not shown", f"; {show} lists them all")
 
     parts: list[_Part] = []
     for severity, emoji, title, name in (
@@ -135,7 +134,7 @@ def _preflight_parts(snap: RequestSnapshot, ids: BlockIds) -> list[_Part]:
                 limit=1000,
                 total=max(1, chars - len(head)),
                 sep=" · ",
-                more=lambda n: f"… and {n:,} more",
+                more=MORE,
             )
             return [context([head, *texts], ids("passed"))]
 
@@ -178,7 +177,7 @@ def _plan_parts(snap: RequestSnapshot, now: datetime, ids: BlockIds) -> list[_Pa
                 "steps",
                 lines,
                 f"*Plan:* move {member} from {source} to {target}",
-                lambda n: f"… and {plural(n, 'more step')}; {_show(snap)} lists them all",
+                More("… and {n} more step{s}", f"; {_show(snap)} lists them all"),
             ),
         ),
         _Part("deleted", _deleted(snap, plan, ids)),
@@ -250,9 +249,9 @@ def _deleted(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[[int,
             total=chars,
             sep=", ",
             head=head,
-            more=lambda n: (
-                f"*… and {n:,} more DELETED namespaces not shown here* — "
-                f"{_show(snap)} lists them all"
+            more=More(
+                "*… and {n} more DELETED namespaces not shown here*",
+                f" — {_show(snap)} lists them all",
             ),
         )
         return [section(t, ids("deleted")) for t in texts]
@@ -331,7 +330,7 @@ def _consequences(snap: RequestSnapshot, plan: Plan, ids: BlockIds) -> Callable[
         "consequences",
         _consequence_lines(shown),
         head,
-        lambda n: f"… and {n:,} more; {_show(snap)} lists them all",
+        More("… and {n} more", f"; {_show(snap)} lists them all"),
     )
 
 
@@ -345,9 +344,7 @@ def _workspaces(plan: Plan, target: str, ids: BlockIds) -> Callable[[int, int], 
                 f"{code(src, limit=60)} → {code(dst, limit=60)}"
                 for src, dst in sorted(plan.moving_workspaces.items())
             ]
-            fitted = pack(
-                pairs, max_chunks=1, limit=each, sep=", ", more=lambda n: f"… and {n:,} more"
-            )
+            fitted = pack(pairs, max_chunks=1, limit=each, sep=", ", more=MORE)
             lines.append("🏢 *Workspaces moving* (member → target): " + "".join(fitted))
         if plan.create_workspaces:
             created = names_inline(plan.create_workspaces, each)

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import ButtonElement
 
 from bot.snapshot import RequestSnapshot, StepView
 from bot.states import RequestState, StepState
-from handlers.blocks import BlockIds, button, confirm, pack, section
+from handlers.blocks import BlockIds, More, button, confirm, pack, section
 from handlers.mrkdwn import code, code_block, escape_mrkdwn, plain
 from handlers.people_and_times import plural, slack_date
 
@@ -133,7 +133,7 @@ def progress(
             max_chunks=blocks,
             total=chars,
             head=head,
-            more=lambda n: f"… and {plural(n, 'more undo step')}; {show} lists them all",
+            more=More("… and {n} more undo step{s}", f"; {show} lists them all"),
         )
         return [section(t, ids("rollback")) for t in texts]
 

@@ -12,11 +12,9 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from k8s.errors import ClusterError, Transient
 
-T = TypeVar("T")
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
 
@@ -77,13 +75,6 @@ class Retrier:
         state = _Tries(end)
         while True:
             yield Attempt(self, mode, state)
-
-    def run(self, call: Callable[[], T], mode: Mode, deadline: float | None = None) -> T:
-        """`call()` until it succeeds, fails for good, or attempts/time run out (`attempts`)."""
-        for attempt in self.attempts(mode, deadline):
-            with attempt:
-                return call()
-        raise AssertionError("unreachable: attempts() never ends")  # pragma: no cover
 
     def delay(self, err: ClusterError, failures: int) -> float:
         retry_after = err.retry_after if isinstance(err, Transient) else None

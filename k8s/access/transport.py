@@ -79,19 +79,23 @@ class Transport:
         `mode` allows. The calls name the client's method and its arguments rather than passing
         a function of their own, so no call comes back up into the module that made it."""
 
-        def once() -> bytes:
-            timeout = self._timeout()
-            try:
-                response = call(*args, **kwargs, **_raw(timeout))
-                try:
-                    return bytes(response.data)
-                finally:
-                    response.release_conn()
-            except _NETWORK_ERRORS as e:
-                secrets = _credentials(self._client.configuration)  # tokens may be refreshed
-                raise translate(self.name, e, secrets=secrets) from e
+        for attempt in self.settings.retrier.attempts(mode, self.deadline):
+            with attempt:
+                return self._send(call, *args, **kwargs)
+        raise AssertionError("unreachable: attempts() never ends")  # pragma: no cover
 
-        return self.settings.retrier.run(once, mode, self.deadline)
+    def _send(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> bytes:
+        """One attempt of `_request`: the call with what is left of the deadline as timeout."""
+        timeout = self._timeout()
+        try:
+            response = call(*args, **kwargs, **_raw(timeout))
+            try:
+                return bytes(response.data)
+            finally:
+                response.release_conn()
+        except _NETWORK_ERRORS as e:
+            secrets = _credentials(self._client.configuration)  # tokens may be refreshed
+            raise translate(self.name, e, secrets=secrets) from e
 
     def _list(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Obj]:
         """Every item `call(*args, **kwargs)` lists, page by page; restarts once if the continue

@@ -38,7 +38,14 @@ from snapshots import (
 
 from bot.snapshot import ApprovalView, RequestSnapshot
 from bot.states import RequestState, StepState
-from handlers.blocks import MAX_MESSAGE_TEXT, names_inline, pack, parse_block_id, text_size
+from handlers.blocks import (
+    MAX_MESSAGE_TEXT,
+    More,
+    names_inline,
+    pack,
+    parse_block_id,
+    text_size,
+)
 from handlers.mrkdwn import code, escape_mrkdwn, truncate_mrkdwn
 from handlers.people_and_times import mention, mention_entry
 from handlers.render import (
@@ -498,16 +505,22 @@ def test_thread_replies_for_huge_requests_stay_within_limits() -> None:
 
 def test_pack_fills_sections_under_the_limit_and_counts_what_it_left_out() -> None:
     items = [f"item-{i:05d}" for i in range(10_000)]
-    texts = pack(items, max_chunks=3, limit=200, head="HEAD", more=lambda n: f"and {n} more")
+    texts = pack(items, max_chunks=3, limit=200, head="HEAD", more=More("and {n} more"))
     assert len(texts) == 3 and all(len(t) <= 200 for t in texts)
     assert texts[0].startswith("HEAD\n")
     shown = sum(t.count("item-") for t in texts)
-    assert texts[-1].endswith(f"and {10_000 - shown} more")
+    assert texts[-1].endswith(f"and {10_000 - shown:,} more")
     assert pack(["a", "b"], max_chunks=1, sep=", ") == ["a, b"]
     assert pack([], max_chunks=2) == []
     assert pack([], max_chunks=2, head="only") == ["only"]
     long = pack(["z" * 5000], max_chunks=1, limit=100)
     assert len(long[0]) <= 100 and long[0].endswith("…")
+
+
+def test_the_more_note_counts_pluralises_and_keeps_its_tail_as_written() -> None:
+    more = More("… and {n} more step{s}", "; `/ksmc show {42}` lists them all")
+    assert more.note(1) == "… and 1 more step; `/ksmc show {42}` lists them all"
+    assert more.note(1200) == "… and 1,200 more steps; `/ksmc show {42}` lists them all"
 
 
 def test_names_inline_summarises() -> None:

@@ -583,6 +583,14 @@ def failing(errors: list[ClusterError]) -> Any:
     return call
 
 
+def tried(retrier: Retrier, call: Callable[[], str], mode: Mode) -> str:
+    """`call()` in the loop every caller of `Retrier.attempts` writes."""
+    for attempt in retrier.attempts(mode):
+        with attempt:
+            return call()
+    raise AssertionError("attempts() never ends")
+
+
 def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     policy = RetryPolicy()
     assert [policy.backoff(n, 1.0) for n in range(1, 8)] == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]
@@ -593,19 +601,19 @@ def test_retrier_stops_at_attempts_and_deadline() -> None:
     fake = FakeTime()
     retrier = Retrier(RetryPolicy(), sleep=fake.sleep, clock=fake.clock, rand=lambda: 1.0)
     with pytest.raises(Transient):
-        retrier.run(failing([Transient("c", "boom")] * 9), Mode.READ)
+        tried(retrier, failing([Transient("c", "boom")] * 9), Mode.READ)
     assert fake.slept == [0.2, 0.4, 0.8, 1.6]  # five attempts
 
     fake = FakeTime()
     short = Retrier(RetryPolicy(deadline=1.0), sleep=fake.sleep, clock=fake.clock, rand=lambda: 1.0)
     with pytest.raises(Transient):
-        short.run(failing([Transient("c", "boom")] * 9), Mode.READ)
+        tried(short, failing([Transient("c", "boom")] * 9), Mode.READ)
     assert fake.slept == [0.2, 0.4]  # the next 0.8 s would pass the 1 s deadline
 
     fake = FakeTime()
     polite = Retrier(RetryPolicy(), sleep=fake.sleep, clock=fake.clock)
     errors: list[ClusterError] = [Transient("c", "slow down", status=429, retry_after=7.0)]
-    assert polite.run(failing(errors), Mode.READ) == "ok"
+    assert tried(polite, failing(errors), Mode.READ) == "ok"
     assert fake.slept == [7.0]  # Retry-After wins over the (smaller) backoff
 
 
@@ -613,9 +621,9 @@ def test_retrier_respects_the_mode() -> None:
     fake = FakeTime()
     retrier = Retrier(RetryPolicy(), sleep=fake.sleep, clock=fake.clock)
     with pytest.raises(Transient):
-        retrier.run(failing([Transient("c", "boom", status=500)]), Mode.ONCE)
-    assert retrier.run(failing([Transient("c", "busy", status=429)]), Mode.ONCE) == "ok"
-    assert retrier.run(failing([Transient("c", "boom", status=500)]), Mode.IDEMPOTENT) == "ok"
+        tried(retrier, failing([Transient("c", "boom", status=500)]), Mode.ONCE)
+    assert tried(retrier, failing([Transient("c", "busy", status=429)]), Mode.ONCE) == "ok"
+    assert tried(retrier, failing([Transient("c", "boom", status=500)]), Mode.IDEMPOTENT) == "ok"
     with pytest.raises(NotFound):
-        retrier.run(failing([NotFound("c", "gone")]), Mode.READ)
+        tried(retrier, failing([NotFound("c", "gone")]), Mode.READ)
     assert len(fake.slept) == 2
