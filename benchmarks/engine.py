@@ -38,6 +38,7 @@ import yaml
 
 from k8s import execution, migration
 from k8s.executor import MemorySink
+from k8s.parse import LABEL_WORKSPACE
 from k8s.registry import ClusterRegistry
 from k8s.sim import loader
 from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES, WORKSPACETEMPLATES
@@ -45,7 +46,7 @@ from k8s.sim.world import World
 from k8s.spec import MigrationSpec
 
 MEMBER, OLD_HOST, NEW_HOST = "member-a", "host-a", "host-b"
-WORKSPACE_LABEL = "kubesphere.io/workspace"
+
 JOIN_DELAY = 0.05
 READ_GOAL = 1.5
 
@@ -123,7 +124,7 @@ def build(kubeconfig: Path, namespaces: int, workspaces: int) -> World:
     _settle(world)
     with world.lock:
         for n in range(namespaces):
-            labels = {WORKSPACE_LABEL: workspace_name(n * workspaces // namespaces)}
+            labels = {LABEL_WORKSPACE: workspace_name(n * workspaces // namespaces)}
             member.store.create(
                 NAMESPACES, "", {"metadata": {"name": namespace_name(n), "labels": labels}}
             )
@@ -263,7 +264,7 @@ def run_by_hand(
     started = time.perf_counter()
     # 1. unbind every kept namespace from its workspace
     for ns in sorted(bindings):
-        kubectl(MEMBER, "label", "ns", ns, f"{WORKSPACE_LABEL}-")
+        kubectl(MEMBER, "label", "ns", ns, f"{LABEL_WORKSPACE}-")
         kubectl(
             MEMBER, "patch", "ns", ns, "--type=merge", "-p", '{"metadata":{"ownerReferences":[]}}'
         )
@@ -297,7 +298,7 @@ def run_by_hand(
             MEMBER, "wait", "--for=create", f"workspaces.tenant.kubesphere.io/{ws}", "--timeout=60s"
         )
     for ns, ws in sorted(bindings.items()):
-        kubectl(MEMBER, "label", "ns", ns, f"{WORKSPACE_LABEL}={ws}", "--overwrite")
+        kubectl(MEMBER, "label", "ns", ns, f"{LABEL_WORKSPACE}={ws}", "--overwrite")
     return time.perf_counter() - started, kubectl.calls
 
 
@@ -313,7 +314,7 @@ def check_migrated(world: World, bindings: dict[str, str], label: str) -> None:
             obj: Any = member.store.peek(NAMESPACES, "", ns)
             workspace: Any = member.store.peek(WORKSPACES, "", ws)
             assert obj is not None and workspace is not None, f"{label}: {ns} or {ws} missing"
-            assert obj["metadata"]["labels"][WORKSPACE_LABEL] == ws, f"{label}: {ns} not labelled"
+            assert obj["metadata"]["labels"][LABEL_WORKSPACE] == ws, f"{label}: {ns} not labelled"
             refs = obj["metadata"].get("ownerReferences") or []
             assert [r["uid"] for r in refs] == [workspace["metadata"]["uid"]], f"{label}: {ns}"
 

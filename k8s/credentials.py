@@ -22,7 +22,7 @@ from k8s.access import ClusterApi
 from k8s.errors import AlreadyExists, NotFound
 
 NAMESPACE = "kubesphere-system"
-LABEL_HOST = "ksmc.io/for-host"
+LABEL_FOR_HOST = "ksmc.io/for-host"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 CLUSTER_ROLE = "cluster-admin"
 
@@ -35,8 +35,8 @@ def account_name(host: str) -> str:
     return f"ksmc-host-{host}"
 
 
-def _labels(host: str) -> dict[str, str]:
-    return {LABEL_HOST: host, LABEL_MANAGED_BY: "ksmc-bot"}
+def _account_labels(host: str) -> dict[str, str]:
+    return {LABEL_FOR_HOST: host, LABEL_MANAGED_BY: "ksmc-bot"}
 
 
 def ensure(member: ClusterApi, host: str) -> None:
@@ -44,12 +44,13 @@ def ensure(member: ClusterApi, host: str) -> None:
     name = account_name(host)
     with contextlib.suppress(AlreadyExists):
         member.create_service_account(
-            NAMESPACE, {"metadata": {"name": name, "namespace": NAMESPACE, "labels": _labels(host)}}
+            NAMESPACE,
+            {"metadata": {"name": name, "namespace": NAMESPACE, "labels": _account_labels(host)}},
         )
     with contextlib.suppress(AlreadyExists):
         member.create_cluster_role_binding(
             {
-                "metadata": {"name": name, "labels": _labels(host)},
+                "metadata": {"name": name, "labels": _account_labels(host)},
                 "roleRef": {
                     "apiGroup": "rbac.authorization.k8s.io",
                     "kind": "ClusterRole",
@@ -65,7 +66,7 @@ def ensure(member: ClusterApi, host: str) -> None:
                 "metadata": {
                     "name": f"{name}-token",
                     "namespace": NAMESPACE,
-                    "labels": _labels(host),
+                    "labels": _account_labels(host),
                     "annotations": {"kubernetes.io/service-account.name": name},
                 },
                 "type": "kubernetes.io/service-account-token",

@@ -39,6 +39,7 @@ from k8s.kinds import (
     CustomResource,
 )
 from k8s.parse import (
+    LABEL_KUBEFED_MANAGED,
     cluster_object_info,
     dig,
     federated_objects,
@@ -69,10 +70,6 @@ COMPONENT_KEYS = (
     *("alerting", "auditing", "devops", "edgeruntime", "events", "gateway"),
     *("logging", "metering", "notification", "servicemesh"),
 )
-LABEL_WORKSPACE = "kubesphere.io/workspace"
-LABEL_KUBEFED_MANAGED = "kubefed.io/managed"
-LABEL_HOST = "cluster-role.kubesphere.io/host"
-LABEL_USER_REF = "iam.kubesphere.io/user-ref"
 # the dedicated credential ksmc-bot makes on a member for each host (k8s/credentials.py)
 LABEL_CREDENTIAL_HOST = "ksmc.io/for-host"
 

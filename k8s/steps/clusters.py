@@ -15,9 +15,10 @@ from k8s import credentials
 from k8s.access import ClusterApi
 from k8s.errors import NotFound
 from k8s.kinds import CLUSTER_CONFIGURATIONS, CLUSTERS, WORKSPACES
+from k8s.parse import LABEL_WORKSPACE
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, created_by_us, register
-from k8s.steps.namespaces import WORKSPACE_LABEL, namespaces_by_name
+from k8s.steps.namespaces import namespaces_by_name
 
 Obj = dict[str, Any]
 
@@ -251,7 +252,7 @@ class Verify(StepImpl):
             if ws is None:
                 continue
             labels = found[name]["metadata"].get("labels") or {}
-            if labels.get(WORKSPACE_LABEL) != ws:
+            if labels.get(LABEL_WORKSPACE) != ws:
                 problems.append(f"namespace {name} is not labelled for workspace {ws}")
                 continue
             if ws not in uids:

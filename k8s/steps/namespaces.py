@@ -7,15 +7,11 @@ from typing import Any
 from k8s.access import ClusterApi
 from k8s.errors import Conflict, NotFound
 from k8s.kinds import WORKSPACES
+from k8s.parse import LABEL_WORKSPACE, labels_of
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, register
 
 Obj = dict[str, Any]
-WORKSPACE_LABEL = "kubesphere.io/workspace"
-
-
-def _labels(ns: Obj) -> dict[str, str]:
-    return dict((ns.get("metadata") or {}).get("labels") or {})
 
 
 def _refs(ns: Obj) -> list[Obj]:
@@ -29,7 +25,7 @@ def is_workspace_ref(ref: Obj) -> bool:
 
 
 def is_unbound(ns: Obj) -> bool:
-    return WORKSPACE_LABEL not in _labels(ns) and not any(is_workspace_ref(r) for r in _refs(ns))
+    return LABEL_WORKSPACE not in labels_of(ns) and not any(is_workspace_ref(r) for r in _refs(ns))
 
 
 def namespaces_by_name(api: ClusterApi, names: list[str]) -> dict[str, Obj]:
@@ -62,7 +58,7 @@ def unbind_patch(ns: Obj) -> Obj | None:
     if is_unbound(ns):
         return None
     others = [r for r in _refs(ns) if not is_workspace_ref(r)]
-    return {"metadata": {"labels": {WORKSPACE_LABEL: None}, "ownerReferences": others or None}}
+    return {"metadata": {"labels": {LABEL_WORKSPACE: None}, "ownerReferences": others or None}}
 
 
 @register
@@ -89,7 +85,7 @@ class UnbindNamespaces(StepImpl):
     def hint(self, step: Step) -> str:
         return (
             f"on {step.cluster}, for each kept namespace: kubectl label ns <ns> "
-            f"{WORKSPACE_LABEL}- and kubectl patch ns <ns> --type=merge "
+            f"{LABEL_WORKSPACE}- and kubectl patch ns <ns> --type=merge "
             '-p \'{"metadata":{"ownerReferences":[]}}\', then Retry'
         )
 
@@ -107,7 +103,7 @@ def _workspace_uids(api: ClusterApi, names: set[str]) -> dict[str, str]:
 
 
 def _bound_to(ns: Obj, workspace: str, uid: str | None) -> bool:
-    if _labels(ns).get(WORKSPACE_LABEL) != workspace:
+    if labels_of(ns).get(LABEL_WORKSPACE) != workspace:
         return False
     return uid is not None and any(
         r.get("kind") == "Workspace" and r.get("uid") == uid for r in _refs(ns)
@@ -141,7 +137,7 @@ class RebindNamespaces(StepImpl):
         if missing_ns:
             raise StepError(f"namespace(s) {', '.join(missing_ns)} disappeared from {step.cluster}")
         todo = sorted(
-            n for n, ws in bindings.items() if _labels(found[n]).get(WORKSPACE_LABEL) != ws
+            n for n, ws in bindings.items() if labels_of(found[n]).get(LABEL_WORKSPACE) != ws
         )
 
         def label(name: str) -> None:
@@ -151,8 +147,8 @@ class RebindNamespaces(StepImpl):
                 found[name],
                 lambda ns: (
                     None
-                    if _labels(ns).get(WORKSPACE_LABEL) == ws
-                    else {"metadata": {"labels": {WORKSPACE_LABEL: ws}}}
+                    if labels_of(ns).get(LABEL_WORKSPACE) == ws
+                    else {"metadata": {"labels": {LABEL_WORKSPACE: ws}}}
                 ),
             )
 
@@ -165,6 +161,6 @@ class RebindNamespaces(StepImpl):
 
     def hint(self, step: Step) -> str:
         return (
-            f"on {step.cluster}: kubectl label ns <ns> {WORKSPACE_LABEL}=<workspace> --overwrite "
+            f"on {step.cluster}: kubectl label ns <ns> {LABEL_WORKSPACE}=<workspace> --overwrite "
             "for each kept namespace, then Retry"
         )

@@ -10,9 +10,10 @@ from k8s import credentials, placement
 from k8s.access import ClusterApi
 from k8s.errors import NotFound
 from k8s.kinds import CLUSTERS, FEDERATED_TYPES, WORKSPACE_TEMPLATES, WORKSPACES
+from k8s.parse import LABEL_WORKSPACE
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, register
-from k8s.steps.namespaces import WORKSPACE_LABEL, is_workspace_ref, namespaces_by_name
+from k8s.steps.namespaces import is_workspace_ref, namespaces_by_name
 
 Obj = dict[str, Any]
 
@@ -104,7 +105,7 @@ class DeleteWorkspaceTemplate(StepImpl):
         # its Workspace on the member takes every namespace still bound to it along
         bound = [
             str(ns["metadata"]["name"])
-            for ns in ctx.api(member).list_namespaces(label_selector=f"{WORKSPACE_LABEL}={ws}")
+            for ns in ctx.api(member).list_namespaces(label_selector=f"{LABEL_WORKSPACE}={ws}")
         ]
         if bound:
             raise StepError(
@@ -224,7 +225,7 @@ class VerifyRollback(StepImpl):
             labels = ns["metadata"].get("labels") or {}
             workspace = _get(api, WORKSPACES, ws)
             refs = [r for r in ns["metadata"].get("ownerReferences") or [] if is_workspace_ref(r)]
-            if labels.get(WORKSPACE_LABEL) != ws or workspace is None:
+            if labels.get(LABEL_WORKSPACE) != ws or workspace is None:
                 problems.append(f"namespace {name} is not back in workspace {ws}")
             elif not any(r.get("uid") == workspace["metadata"]["uid"] for r in refs):
                 problems.append(f"namespace {name} is not owned by workspace {ws} yet")

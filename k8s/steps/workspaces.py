@@ -14,9 +14,10 @@ from k8s import placement
 from k8s.access import ClusterApi
 from k8s.errors import NotFound
 from k8s.kinds import WORKSPACE_TEMPLATES, WORKSPACES
+from k8s.parse import LABEL_WORKSPACE
 from k8s.plan import Step
 from k8s.steps import StepContext, StepError, StepImpl, created_by_us, register
-from k8s.steps.namespaces import WORKSPACE_LABEL, is_workspace_ref
+from k8s.steps.namespaces import is_workspace_ref
 
 Obj = dict[str, Any]
 
@@ -45,7 +46,7 @@ def assert_only_planned_deletions(ctx: StepContext, member: str, workspaces: lis
             is_workspace_ref(r) and r.get("name") in workspaces
             for r in md.get("ownerReferences") or []
         )
-        if labels.get(WORKSPACE_LABEL) in workspaces or owned:
+        if labels.get(LABEL_WORKSPACE) in workspaces or owned:
             bound.append(str(md["name"]))
     kept = sorted(set(bound) & set(plan.keep))
     if kept:
