@@ -10,11 +10,14 @@ the same run on the same machine (never a timed threshold):
     `slack_bolt.adapter.wsgi` on a threading `wsgiref` server, the fastest stock setup. Both are
     measured in alternating rounds while the bot's preflights run, so both see the same load.
 
-The load comes from processes other than this one, which times the acks: the fleet runs as
-`ksmc-bot sim`, the baseline as `--serve-baseline` and the query burst's 20 senders as
-`--burst-client`. (The burst used to be sent by 20 threads here, and they held this process's
-GIL while its client waited to read a press's answer: about half of the busy p99 measured then
-was this process's queueing, not the bot's.)
+The load comes from processes other than the one that times the acks: the fleet runs as
+`ksmc-bot sim`, the baseline as `--serve-baseline`, the query burst's 20 senders as
+`--burst-client`, and the presses are timed by `--press-client` (benchmarks/priority_clients.py).
+(The burst used to be sent by 20 threads here, and they held this process's GIL while its
+client waited to read a press's answer: about half of the busy p99 measured then was this
+process's queueing, not the bot's. The presses were timed here too, beside the Slack stand-in
+taking the bot's answers to the burst, and a garbage collection of this process's heap paused
+some of them by 25-35 ms.)
 
 Run with `python -m benchmarks.priority [--presses 30 --burst 200 --preflights 200]`; `ksmc-bot
 serve` runs in HTTP mode on PostgreSQL from KSMC_TEST_PG_URL when set, else SQLite.
@@ -46,8 +49,6 @@ from bot_harness import (  # noqa: E402
     CHANNEL,
     DAVE,
     GUEST,
-    SECRET,
-    TOKEN,
     BotProcess,
     Client,
     Env,
@@ -58,10 +59,11 @@ from bot_harness import (  # noqa: E402
     state,
     wait_for,
 )
-from slackstub import TEAM_ID, SlackStub, block_action_body, sign, slash_command_body  # noqa: E402
+from slackstub import TEAM_ID, SlackStub, block_action_body, slash_command_body  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from benchmarks.ack_latency import percentile  # noqa: E402
+from benchmarks.priority_clients import burst_client, post, press_client, serve_baseline  # noqa: E402
 from benchmarks.soak import database  # noqa: E402
 from bot import db  # noqa: E402
 from bot.db import Request  # noqa: E402
@@ -71,57 +73,6 @@ from bot.states import RequestState as S  # noqa: E402
 MAX_RATIO = 1.5
 #: What is sent while the preflights are queued: a question, help, a cancel of nothing, history.
 COMMANDS = ("clusters", "help", "cancel zzzzzzzz", "history 3")
-
-
-def serve_baseline(port: int, api_url: str) -> None:
-    """The minimal Bolt app (run in a child process): verify the signature, ack, nothing else."""
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-    from slack_bolt import Ack, App
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
-    from slack_sdk import WebClient
-
-    app = App(
-        client=WebClient(token=TOKEN, base_url=api_url),
-        signing_secret=SECRET,
-        token_verification_enabled=False,
-    )
-
-    @app.command("/ksmc")
-    def only_ack(ack: Ack) -> None:
-        ack()
-
-    class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-        # socketserver's listen backlog is 5: with 20 clients connecting at once (wsgiref closes
-        # every connection) dropped SYNs cost the baseline 1 s retransmits; a fair baseline has
-        # a backlog like uvicorn's
-        request_queue_size = 2048
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:  # no line per request
-            pass
-
-    server = make_server(
-        "127.0.0.1",
-        port,
-        SlackRequestHandler(app),
-        server_class=ThreadingWSGIServer,
-        handler_class=QuietHandler,
-    )
-    server.serve_forever()
-
-
-def post(http: httpx.Client, base: str, body: bytes) -> float:
-    """Seconds until the signed `body` is answered 200."""
-    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(SECRET, body)}
-    started = time.perf_counter()
-    response = http.post(f"{base}/slack/events", content=body, headers=headers)
-    took = time.perf_counter() - started
-    if response.status_code != 200:
-        raise RuntimeError(f"HTTP {response.status_code} {response.text[:100]}")
-    return took
 
 
 def command_body(stub: SlackStub, text: str, user: str, hook: str) -> bytes:
@@ -202,10 +153,20 @@ def _ids_in(env: Env, wanted: S, count: int) -> list[str] | None:
 
 
 def press_all(client: Client, env: Env, ids: list[str]) -> tuple[list[float], list[float]]:
-    """Reject (bob) or Cancel (alice, the requester) each request in turn: ack and effect times."""
+    """Reject (bob) or Cancel (alice, the requester) each request in turn: ack and effect times.
+    The presses are sent and timed by a child process (`--press-client`, benchmarks/
+    priority_clients.py says why); this one waits for each press's effect before the next."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.priority", "--press-client", client.base],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.stdin is not None and child.stdout is not None
     acks: list[float] = []
     effects: list[float] = []
-    with httpx.Client(timeout=30) as http:
+    try:
         for i, rid in enumerate(ids):
             action, user, done = (
                 ("ksmc_reject", BOB, S.REJECTED)
@@ -215,11 +176,16 @@ def press_all(client: Client, env: Env, ids: list[str]) -> tuple[list[float], li
             ts = message_ts(env, rid) or "0.0"
             url = env.stub.response_url(f"press-{rid}", channel=CHANNEL, message_ts=ts, user=user)
             body = block_action_body(action, current_button_value(env, rid), user, CHANNEL, ts, url)
-            started = time.perf_counter()
-            acks.append(post(http, client.base, body))
+            child.stdin.write(json.dumps(body.decode()) + "\n")
+            child.stdin.flush()
+            timed = json.loads(child.stdout.readline())
+            acks.append(timed["ack"])
             wait_for(lambda r=rid, d=done: state(env, r) == d, 60, f"{rid} {done.value}")  # type: ignore[misc]
-            effects.append(time.perf_counter() - started)
+            effects.append(time.perf_counter() - timed["started"])
             time.sleep(0.05)
+    finally:
+        child.stdin.close()
+        child.wait(10)
     return acks, effects
 
 
@@ -252,21 +218,6 @@ def query_burst(
     return child, lambda: sent[0]
 
 
-def burst_client(base: str) -> None:
-    """The burst's sender (run in a child process): post the bodies on stdin, 20 at a time,
-    signed as they are sent; a line on stdout for each one answered."""
-    bodies: list[str] = json.load(sys.stdin)
-    lock = threading.Lock()
-    with httpx.Client(timeout=30) as http, ThreadPoolExecutor(max_workers=20) as pool:
-
-        def one(body: str) -> None:
-            post(http, base, body.encode())
-            with lock:
-                print("sent", flush=True)
-
-        list(pool.map(one, bodies))
-
-
 def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float]:
     ids = make_pending(client, env, 2 * count)
     print(
@@ -283,6 +234,10 @@ def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float
         sender.kill()
         sender.wait(10)
     print(f"  burst: {sent()} sent, {answered} answered while the presses ran", flush=True)
+    import os as _os
+
+    if _os.environ.get("PRIO_DEBUG"):
+        print("busy acks", [round(a * 1000, 1) for a in busy_acks])
     results = {
         "ack_ratio": stats("press ack, under the burst", busy_acks)
         / stats("press ack, idle", idle_acks),
@@ -416,9 +371,13 @@ def main(argv: list[str] | None = None) -> int:
         "--serve-baseline", nargs=2, metavar=("PORT", "API_URL"), help=argparse.SUPPRESS
     )
     parser.add_argument("--burst-client", metavar="BASE", help=argparse.SUPPRESS)
+    parser.add_argument("--press-client", metavar="BASE", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.burst_client:
         burst_client(args.burst_client)
+        return 0
+    if args.press_client:
+        press_client(args.press_client)
         return 0
     if args.serve_baseline:
         serve_baseline(int(args.serve_baseline[0]), args.serve_baseline[1])

@@ -21,7 +21,6 @@ from bot import audit, db, metrics
 from bot.clusters import ClusterReads
 from bot.context import BotContext
 from bot.engine import Engine
-from bot.http import MAX_BODY_BYTES, http_app, serve, signed_by_slack
 from bot.leader import Leadership
 from bot.ports import Identity, Notifier
 from bot.ratelimit import Limit, RateLimiter
@@ -34,8 +33,6 @@ from k8s import migration
 from k8s.registry import ClusterRegistry
 
 log = logging.getLogger("ksmc.app")
-
-__all__ = ["MAX_BODY_BYTES", "Bot", "build", "http_app", "serve", "signed_by_slack"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot import app, logcontext, logfilter, settings
+    from bot import app, http_server, logcontext, logfilter, settings
 
     try:
         config = settings.load()
@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     mode = "Socket Mode" if config.socket_mode else f"HTTP on {config.host}:{config.port}"
     print(f"ksmc-bot serving ({mode}); clusters: {', '.join(bot.registry.names())}", flush=True)
-    app.serve(bot, stop)
+    http_server.serve(bot, stop)
     return 0
 
 

@@ -9,13 +9,13 @@ through a `Backend`, so the code that acks is the same whichever process Bolt ru
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
 
 from bot.metrics import ACK_LATENCY, HTTP_REFUSED, exposition
 
@@ -65,8 +65,10 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
 
-    def response(self) -> Response:
-        return Response(self.body, status_code=self.status, headers=self.headers)
+
+def json_reply(status: int, content: dict[str, Any]) -> Reply:
+    body = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return Reply(status, body, {"Content-Type": "application/json"})
 
 
 class Backend(Protocol):
@@ -118,20 +120,15 @@ def readiness(bot: Bot) -> Reply:
         with bot.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         if not db.is_up_to_date(bot.engine):
-            return _json(503, {"ready": False, "reason": "migrations pending"})
+            return json_reply(503, {"ready": False, "reason": "migrations pending"})
     except Exception as e:
-        return _json(503, {"ready": False, "reason": type(e).__name__})
-    return _json(200, {"ready": True})
+        return json_reply(503, {"ready": False, "reason": type(e).__name__})
+    return json_reply(200, {"ready": True})
 
 
 def metrics_reply(accept: str | None) -> Reply:
     body, content_type = exposition(accept)
     return Reply(200, body, {"Content-Type": content_type})
-
-
-def _json(status: int, content: dict[str, Any]) -> Reply:
-    rendered = JSONResponse(content, status)
-    return Reply(status, bytes(rendered.body), {"Content-Type": "application/json"})
 
 
 def count_refused(reason: str) -> None:

@@ -160,18 +160,18 @@ def _settle(future: asyncio.Future[Reply], reply: Reply) -> None:
 
 
 def front_door(settings: Settings, conn: Connection, bot_pid: int) -> None:
-    """The front door's process: uvicorn with the bot's limits (bot/http.py), Slack requests
+    """The front door's process: uvicorn with the bot's limits (bot/http_server.py), Slack requests
     forwarded over `conn`, logging set up as the bot's (same format, same secrets filtered)."""
     import uvicorn
 
-    from bot import http, logcontext, logfilter
+    from bot import http, http_server, logcontext, logfilter
 
     die_with(bot_pid)
     logcontext.configure(settings.log_level, settings.log_format)
     logfilter.install_for(settings)
     backend = PipeBackend(conn)
     app = http.slack_app(settings, backend)
-    server = uvicorn.Server(http.uvicorn_config(settings, app, backend.refused))
+    server = uvicorn.Server(http_server.uvicorn_config(settings, app, backend.refused))
 
     def exit_with_the_bot() -> None:
         backend.closed.wait()

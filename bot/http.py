@@ -1,4 +1,5 @@
-"""The HTTP front door: Slack's `/slack/events`, health, readiness and metrics, under uvicorn.
+"""The HTTP front door: Slack's `/slack/events`, health, readiness and metrics, as a plain ASGI
+app (bot/http_server.py runs it under uvicorn).
 
 Each Slack body is read within a time limit, checked against the signing secret over its raw
 bytes, then parsed exactly once here; what was validated is what Bolt handles (issue #12,
@@ -8,6 +9,10 @@ can hold: connections (`KSMC_HTTP_MAX_CONNECTIONS`), time to send the headers an
 idle keep-alive (finding 6); a client that goes away mid-body is logged once, at INFO.
 Everything after the ack goes through a `bot.dispatch.Backend`: Bolt in this process (tests),
 or under `ksmc-bot serve` in the bot's process at the other end of a pipe (bot/frontdoor.py).
+
+Why no web framework: the front door's process does nothing but this, and every request it
+handles delays the acks queued behind it (issue #12, finding 5). Starlette's middleware, routing
+and request objects were about a third of its CPU time per request; four routes need none of it.
 """
 
 from __future__ import annotations
@@ -17,25 +22,23 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs
 
 from slack_sdk.signature import SignatureVerifier
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect
-from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from bot.dispatch import Backend, Forwarded, LocalBackend, count_refused
+from bot.dispatch import Backend, Forwarded, LocalBackend, Reply, count_refused, json_reply
 
 if TYPE_CHECKING:
     from bot.app import Bot
     from bot.settings import Settings
+
+#: ASGI's three arguments.
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("ksmc.http")
 
@@ -155,64 +158,126 @@ def slack_kind(parsed: dict[str, Any]) -> str:
     return kind if isinstance(kind, str) and kind in SLACK_KINDS else "other"
 
 
-def forwarded(parsed: dict[str, Any], request: HttpRequest) -> Forwarded:
-    """What Bolt is to handle: the dict parsed above, never the raw text again."""
-    return Forwarded(parsed, request.url.query, {k: v for k, v in request.headers.items()})
+def headers_of(scope: Scope) -> dict[str, str]:
+    """The request's headers, names in lower case (as HTTP/1.1 servers hand them to ASGI)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+class Disconnected(Exception):
+    """The client went away before sending the whole body."""
 
 
 async def read_body(
-    request: HttpRequest, timeout: float, refused: Callable[[str], None] = count_refused
-) -> bytes | Response:
-    """The body, or the answer when it is too big (413), too slow (408) or abandoned."""
-    declared = request.headers.get("content-length", "")
+    receive: Receive,
+    declared: str,
+    timeout: float,
+    refused: Callable[[str], None] = count_refused,
+) -> bytes | Reply:
+    """The body, or the answer when it is too big (413), too slow (408) or abandoned (400)."""
     if declared and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        return JSONResponse({"error": "request body too large"}, 413)
+        return json_reply(413, {"error": "request body too large"})
     chunks: list[bytes] = []
     size = 0
     try:
         async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise Disconnected
+                chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    return JSONResponse({"error": "request body too large"}, 413)
+                    return json_reply(413, {"error": "request body too large"})
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
     except TimeoutError:
         refused("slow_body")
-        return JSONResponse({"error": "request body not sent in time"}, 408)
-    except ClientDisconnect:
+        return json_reply(408, {"error": "request body not sent in time"})
+    except Disconnected:
         log.info("a client disconnected before sending the whole body (%d bytes read)", size)
-        return Response(status_code=400)
+        return Reply(400)
     return b"".join(chunks)
 
 
-def http_app(bot: Bot) -> Starlette:
+async def send_reply(send: Send, reply: Reply) -> None:
+    headers = [(b"content-length", str(len(reply.body)).encode("ascii"))]
+    for name, value in reply.headers.items():
+        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
+
+
+#: The empty 200 that acks a command or a press (Bolt's own ack() sends the same).
+ACK = Reply(200)
+OK = Reply(200, b"ok", {"Content-Type": "text/plain; charset=utf-8"})
+NOT_FOUND = Reply(404, b"Not Found", {"Content-Type": "text/plain; charset=utf-8"})
+NOT_ALLOWED = Reply(405, b"Method Not Allowed", {"Content-Type": "text/plain; charset=utf-8"})
+
+
+def http_app(bot: Bot) -> FrontDoorApp:
     """The front door with Bolt in this process (tests; `serve` puts it in a process of its
     own, bot/frontdoor.py)."""
     return slack_app(bot.settings, LocalBackend(bot))
 
 
-def slack_app(settings: Settings, backend: Backend) -> Starlette:
-    verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
-    body_timeout = settings.http_body_timeout
+def slack_app(settings: Settings, backend: Backend) -> FrontDoorApp:
+    return FrontDoorApp(settings, backend)
 
-    async def events(request: HttpRequest) -> Response:
+
+class FrontDoorApp:
+    """The ASGI app: GET /healthz, /readyz and /metrics; POST /slack/events in HTTP mode."""
+
+    def __init__(self, settings: Settings, backend: Backend) -> None:
+        self.backend = backend
+        self.verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value())
+        self.body_timeout = settings.http_body_timeout
+        self.routes: dict[str, tuple[str, Callable[[Scope, Receive], Awaitable[Reply]]]] = {
+            "/healthz": ("GET", self.healthz),
+            "/readyz": ("GET", self.readyz),
+            "/metrics": ("GET", self.metrics),
+        }
+        if not settings.socket_mode:
+            self.routes["/slack/events"] = ("POST", self.events)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # uvicorn runs without websockets
+        route = self.routes.get(scope["path"])
+        if route is None:
+            reply = NOT_FOUND
+        elif scope["method"] != route[0] and not (route[0] == "GET" and scope["method"] == "HEAD"):
+            reply = NOT_ALLOWED
+        else:
+            reply = await route[1](scope, receive)
+        await send_reply(send, reply)
+
+    async def events(self, scope: Scope, receive: Receive) -> Reply:
         """Slack's requests: bounded in size and time, signature-checked over the raw bytes and
         parsed once, then handed to the backend (Bolt's dispatch blocks until the listener
         acks, which must not hold up other requests' acks)."""
         arrived = time.perf_counter()
-        body = await read_body(request, body_timeout, backend.refused)
-        if isinstance(body, Response):
+        headers = headers_of(scope)
+        backend = self.backend
+        body = await read_body(
+            receive, headers.get("content-length", ""), self.body_timeout, backend.refused
+        )
+        if isinstance(body, Reply):
             return body
-        timestamp = request.headers.get("x-slack-request-timestamp", "")
-        signature = request.headers.get("x-slack-signature", "")
-        if not signed_by_slack(verifier, body, timestamp, signature):
-            return JSONResponse({"error": "invalid request"}, 401)
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        signature = headers.get("x-slack-signature", "")
+        if not signed_by_slack(self.verifier, body, timestamp, signature):
+            return json_reply(401, {"error": "invalid request"})
         try:
-            kind, parsed = parse(request.headers.get("content-type", ""), body)
+            kind, parsed = parse(headers.get("content-type", ""), body)
         except Malformed as e:
             log.warning("refused a signed but malformed Slack request (%d bytes): %s", len(body), e)
-            return JSONResponse({"error": f"malformed request: {e}"}, 400)
-        req = forwarded(parsed, request)
+            return json_reply(400, {"error": f"malformed request: {e}"})
+        query = scope.get("query_string", b"").decode("latin-1")
+        req = Forwarded(parsed, query, headers)
         if kind == "ours":
             # Verified, parsed and routed to one of our listeners: ack now, whatever the
             # listener threads or the CPU are busy with (Bolt answers 404 to a listener that
@@ -220,153 +285,27 @@ def slack_app(settings: Settings, backend: Backend) -> Starlette:
             # exactly the same answer.
             backend.acked(req)
             backend.observe_ack(slack_kind(parsed), time.perf_counter() - arrived)
-            return Response(status_code=200)
-        response = (await backend.answer(req)).response()
+            return ACK
+        reply = await backend.answer(req)
         backend.observe_ack(slack_kind(parsed), time.perf_counter() - arrived)
-        return response
+        return reply
 
-    async def healthz(_request: HttpRequest) -> Response:
-        return PlainTextResponse("ok")
+    async def healthz(self, _scope: Scope, _receive: Receive) -> Reply:
+        return OK
 
-    async def readyz(_request: HttpRequest) -> Response:
-        return (await backend.ready()).response()
+    async def readyz(self, _scope: Scope, _receive: Receive) -> Reply:
+        return await self.backend.ready()
 
-    async def metrics(request: HttpRequest) -> Response:
-        return (await backend.metrics(request.headers.get("accept"))).response()
-
-    routes = [
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Route("/metrics", metrics),
-    ]
-    if not settings.socket_mode:
-        routes.append(Route("/slack/events", events, methods=["POST"]))
-    return Starlette(routes=routes)
+    async def metrics(self, scope: Scope, _receive: Receive) -> Reply:
+        return await self.backend.metrics(headers_of(scope).get("accept"))
 
 
-class GuardedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for the request headers: uvicorn has none, so a
-    client sending its headers a byte at a time (slowloris) would hold a connection forever."""
-
-    header_timeout = 5.0
-    #: Counts a refusal (ksmc_http_refused); the front door's process sends it to the bot's.
-    refused: Callable[[str], None] = staticmethod(count_refused)
-
-    def connection_made(self, transport: Any) -> None:
-        super().connection_made(transport)
-        self._header_deadline: asyncio.TimerHandle | None = self.loop.call_later(
-            self.header_timeout, self._headers_too_slow
-        )
-
-    def _headers_too_slow(self) -> None:
-        if self.cycle is None and not self.transport.is_closing():
-            self.refused("slow")
-            self.transport.close()
-
-    def handle_events(self) -> None:
-        super().handle_events()
-        if self.cycle is not None and self._header_deadline is not None:
-            self._header_deadline.cancel()
-            self._header_deadline = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._header_deadline is not None:
-            self._header_deadline.cancel()
-        super().connection_lost(exc)
-
-
-class RepeatFilter(logging.Filter):
-    """Lets one record per message template through every `interval` seconds and counts the
-    rest into the next one: uvicorn logs "Exceeded concurrency limit." per refused connection,
-    which a flood would turn into megabytes of log."""
-
-    def __init__(self, interval: float = 10.0) -> None:
-        super().__init__()
-        self.interval = interval
-        self._last: dict[str, tuple[float, int]] = {}
-        self._lock = threading.Lock()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = str(record.msg)
-        now = time.monotonic()
-        with self._lock:
-            last, dropped = self._last.get(key, (-self.interval, 0))
-            if now - last < self.interval:
-                self._last[key] = (last, dropped + 1)
-                return False
-            self._last[key] = (now, 0)
-        if dropped:
-            record.msg = f"{record.msg} (and {dropped} more like it)"
-        return True
-
-
-_REPEATS = RepeatFilter()
-
-
-def server_config(bot: Bot, app: Any) -> Any:
-    return uvicorn_config(bot.settings, app)
-
-
-def uvicorn_config(
-    settings: Settings, app: Any, refused: Callable[[str], None] = count_refused
-) -> Any:
-    """uvicorn's settings with the bot's limits: connections beyond the cap get 503 at once,
-    idle keep-alive connections are closed, headers and bodies must arrive in time."""
-    import uvicorn
-
-    uvicorn_log = logging.getLogger("uvicorn.error")
-    if _REPEATS not in uvicorn_log.filters:
-        uvicorn_log.addFilter(_REPEATS)
-    protocol = type(
-        "BotH11Protocol",
-        (GuardedH11Protocol,),
-        {"header_timeout": settings.http_header_timeout, "refused": staticmethod(refused)},
-    )
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        http=protocol,
-        limit_concurrency=settings.http_max_connections,
-        timeout_keep_alive=int(max(1, settings.http_keepalive_timeout)),
-        backlog=min(2048, settings.http_max_connections * 4),
-        log_level="warning",
-        access_log=False,
-        log_config=None,  # uvicorn's records go to the process's (filtered) handlers
-    )
-
-
-def serve(bot: Bot, stop: threading.Event | None = None) -> None:
-    """Run until stopped: HTTP (health, metrics, and Slack events in HTTP mode), Socket Mode.
-    In HTTP mode the front door runs in a process of its own (bot/frontdoor.py says why)."""
-    import uvicorn
-
-    bot.start_background()
-    if not bot.settings.socket_mode:
-        from bot import frontdoor
-
-        try:
-            frontdoor.serve(bot, stop or threading.Event())
-        finally:
-            bot.close()
-        return
-    socket = None
-    if bot.settings.socket_mode and bot.settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        socket = SocketModeHandler(bot.slack, bot.settings.slack_app_token.get_secret_value())
-        socket.connect()  # type: ignore[no-untyped-call]
-    server = uvicorn.Server(server_config(bot, http_app(bot)))
-    if stop is not None:
-
-        def stop_when_asked() -> None:
-            stop.wait()
-            server.should_exit = True
-
-        threading.Thread(target=stop_when_asked, daemon=True).start()
-    try:
-        server.run()
-    finally:
-        if socket is not None:
-            socket.close()  # type: ignore[no-untyped-call]
-        bot.close()
+async def lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to start or stop: uvicorn is told so."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

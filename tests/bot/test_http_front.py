@@ -141,6 +141,49 @@ def test_a_flood_of_half_sent_bodies_is_bounded_in_time_and_log(
     assert len(records) < 50, [r.getMessage() for r in records[:5]]
 
 
+def _refused_slow(client: Client) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('ksmc_http_refused_total{reason="slow"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _closed_while_trickling(s: socket.socket, request: bytes, limit: float) -> float:
+    """Send `request` a byte every 0.2 s; the seconds until the server closed the connection."""
+    started = time.monotonic()
+    s.settimeout(0.2)
+    for byte in request:
+        try:
+            s.sendall(bytes([byte]))
+            if s.recv(1024) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            pass
+        except OSError:
+            return time.monotonic() - started
+        if time.monotonic() - started > limit:
+            break
+    raise AssertionError(f"the connection was still open after {limit} s of trickled headers")
+
+
+def test_headers_sent_a_byte_at_a_time_are_cut_off(bot: tuple[Client, Env]) -> None:
+    """Slowloris: a request's headers must arrive within KSMC_HTTP_HEADER_TIMEOUT (2 s here),
+    on a new connection and on a keep-alive one whose earlier request was answered."""
+    client, env = bot
+    port = int(client.base.rsplit(":", 1)[1])
+    before = _refused_slow(client)
+    trickle = b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 200
+    with socket.create_connection(("127.0.0.1", port)) as fresh:
+        assert 1.5 < _closed_while_trickling(fresh, trickle, 10) < 5
+    with socket.create_connection(("127.0.0.1", port)) as kept:
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert kept.recv(1024).startswith(b"HTTP/1.1 200")
+        assert 1.5 < _closed_while_trickling(kept, trickle, 10) < 5
+    assert _refused_slow(client) == before + 2
+    hook = hook_of(client.command("help"))  # and the endpoint still answers
+    assert answered(env, hook)
+
+
 def _healthz(base: str) -> bool:
     try:
         return httpx.get(f"{base}/healthz", timeout=1).status_code == 200

@@ -232,12 +232,12 @@ def in_process(env: Env) -> Iterator[tuple[Client, Any]]:
     """The bot built and served in this process (fast); yields (client, bot)."""
     import uvicorn
 
-    from bot import app, http, settings
+    from bot import app, http, http_server, settings
 
     port = free_port()
     config = settings.load(env.environ(port))
     bot = app.build(config)
-    server = uvicorn.Server(http.server_config(bot, app.http_app(bot)))  # the real limits
+    server = uvicorn.Server(http_server.server_config(bot, http.http_app(bot)))  # the real limits
     thread = threading.Thread(target=server.run, daemon=True)
     base = f"http://127.0.0.1:{port}"
     client = Client(env, base)
