@@ -234,10 +234,8 @@ def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float
         sender.kill()
         sender.wait(10)
     print(f"  burst: {sent()} sent, {answered} answered while the presses ran", flush=True)
-    import os as _os
-
-    if _os.environ.get("PRIO_DEBUG"):
-        print("busy acks", [round(a * 1000, 1) for a in busy_acks])
+    in_order = " ".join(f"{a * 1000:.0f}" for a in busy_acks)
+    print(f"  press acks under the burst, in the order sent (ms): {in_order}", flush=True)
     results = {
         "ack_ratio": stats("press ack, under the burst", busy_acks)
         / stats("press ack, idle", idle_acks),
