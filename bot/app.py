@@ -7,6 +7,7 @@ here and nowhere else, so tests and the console can wire them differently.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,9 @@ from k8s import migration
 from k8s.registry import ClusterRegistry
 
 log = logging.getLogger("ksmc.app")
+
+#: How long `Bot.close` waits for the work in flight (a pod gets 30 s after SIGTERM by default).
+CLOSE_GRACE = 10.0
 
 
 @dataclass
@@ -70,14 +74,24 @@ class Bot:
         recovery.recover(self.ctx.service)
 
     def close(self) -> None:
+        """Stop taking work, give the work in flight up to `CLOSE_GRACE` seconds to finish and
+        its Slack updates to go out, then close the clusters' and the database's connections:
+        closing them under running work would leave that work's connections open, and its
+        messages unsent, after the bot is gone."""
         if self.leadership is not None:
             self.leadership.stop()
         self.scheduler.shutdown()
-        self.ctx.runner.shutdown()
+        deadline = time.monotonic() + CLOSE_GRACE
+        if not self.ctx.lanes.shutdown(timeout=CLOSE_GRACE):
+            log.warning("closing with work still running on the lanes")
+        if not self.ctx.runner.shutdown(timeout=max(0.0, deadline - time.monotonic())):
+            log.warning("closing with a migration still running; recovery resumes it")
         flush = getattr(self.notifier, "flush", None)
         if flush is not None:
             flush(5.0)
-        self.ctx.lanes.shutdown()
+        stop = getattr(self.notifier, "close", None)
+        if stop is not None:
+            stop()
         self.registry.close()
         self.engine.dispose()
         audit.set_key(None)

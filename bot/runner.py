@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -245,5 +246,11 @@ class Runner:
             {"failed_undo": outcome.failed_step, "undone": ran},
         )
 
-    def shutdown(self, wait: bool = False) -> None:
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+    def shutdown(self, timeout: float = 0.0) -> bool:
+        """Start nothing more (queued runs are dropped: recovery resumes them on the next start)
+        and wait up to `timeout` seconds for the runs in flight to finish; False when some are
+        still running (an interrupted run is resumed by recovery, like one cut off by a crash)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            running = [future for future in self._active.values() if not future.done()]
+        return not wait_futures(running, timeout=timeout).not_done

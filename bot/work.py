@@ -96,6 +96,9 @@ class Lanes:
             with contextlib.suppress(Exception):
                 pending[0].result(timeout=left)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 0.0) -> bool:
+        """Start nothing more (queued work is dropped) and wait up to `timeout` seconds for the
+        work running now; False when some is still running."""
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+        return self.wait_idle(timeout)
