@@ -28,6 +28,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,14 +37,20 @@ from typing import Any
 
 import yaml
 
-from k8s import execution, migration
-from k8s.executor import MemorySink
-from k8s.parse import LABEL_WORKSPACE
-from k8s.registry import ClusterRegistry
-from k8s.sim import loader
-from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES, WORKSPACETEMPLATES
-from k8s.sim.world import World
-from k8s.spec import MigrationSpec
+_TESTS = Path(__file__).resolve().parents[1] / "tests" / "support"
+if str(_TESTS) not in sys.path:  # kubectl's kubeconfig for the simulator lives with the tests
+    sys.path.insert(0, str(_TESTS))
+
+from kubectl import tls_kubeconfig  # noqa: E402
+
+from k8s import execution, migration  # noqa: E402
+from k8s.executor import MemorySink  # noqa: E402
+from k8s.parse import LABEL_WORKSPACE  # noqa: E402
+from k8s.registry import ClusterRegistry  # noqa: E402
+from k8s.sim import loader  # noqa: E402
+from k8s.sim.resources import CLUSTERS, NAMESPACES, WORKSPACES, WORKSPACETEMPLATES  # noqa: E402
+from k8s.sim.world import World  # noqa: E402
+from k8s.spec import MigrationSpec  # noqa: E402
 
 MEMBER, OLD_HOST, NEW_HOST = "member-a", "host-a", "host-b"
 
@@ -166,13 +173,7 @@ class Kubectl:
         binary = shutil.which("kubectl")
         if binary is None:
             raise SystemExit("kubectl is not on PATH: the baselines need it")
-        # kubectl sends the token only to https servers; every simulated port also speaks TLS
-        config = yaml.safe_load(kubeconfig.read_text())
-        for entry in config["clusters"]:
-            entry["cluster"]["server"] = entry["cluster"]["server"].replace("http://", "https://")
-            entry["cluster"]["insecure-skip-tls-verify"] = True
-        tls = cache.parent / f"{kubeconfig.name}-tls"
-        tls.write_text(yaml.safe_dump(config))
+        tls = tls_kubeconfig(kubeconfig, cache.parent / f"{kubeconfig.name}-tls")
         self.base = [binary, "--kubeconfig", str(tls), "--cache-dir", str(cache)]
         self.calls = 0
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +23,13 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.client import V1Namespace, V1ObjectMeta
 
-from k8s.sim import loader
+_TESTS = Path(__file__).resolve().parents[1] / "tests" / "support"
+if str(_TESTS) not in sys.path:  # kubectl's kubeconfig for the simulator lives with the tests
+    sys.path.insert(0, str(_TESTS))
+
+from kubectl import tls_kubeconfig  # noqa: E402
+
+from k8s.sim import loader  # noqa: E402
 
 CLUSTER = "bench"
 MERGE = "application/merge-patch+json"
@@ -77,7 +84,8 @@ def run(namespaces: int, patches: int, list_runs: int) -> dict[str, float]:
             _report(f"list {total} namespaces, raw JSON (no models)", results["list_raw_s"])
 
             if shutil.which("kubectl"):
-                env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+                tls = tls_kubeconfig(kubeconfig, Path(tmp) / "kubeconfig-tls")
+                env = {**os.environ, "KUBECONFIG": str(tls)}
                 cmd = ["kubectl", f"--cache-dir={tmp}/cache", "get", "ns", "-o", "json"]
                 subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm the cache
                 kubectl_times = _timed(

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubectl import tls_kubeconfig
 
 from k8s.sim import loader
 from k8s.sim.world import World
@@ -38,14 +39,8 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def kubectl(sim_kubeconfig: Path, tmp_path: Path) -> Kubectl:
     """`kubectl(context, *args)` runs kubectl against `sim_world`; `check=False` allows failure."""
-    # client-go sends the token only to https servers; every simulated port also speaks TLS
-    config = yaml.safe_load(sim_kubeconfig.read_text())
-    for entry in config["clusters"]:
-        entry["cluster"]["server"] = entry["cluster"]["server"].replace("http://", "https://")
-        entry["cluster"]["insecure-skip-tls-verify"] = True
-    tls_kubeconfig = tmp_path / "kubeconfig-tls"
-    tls_kubeconfig.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "KUBECONFIG": str(tls_kubeconfig)}
+    config = tls_kubeconfig(sim_kubeconfig, tmp_path / "kubeconfig-tls")
+    env = {**os.environ, "KUBECONFIG": str(config)}
     cache = tmp_path / "kube-cache"
 
     def run(context: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
