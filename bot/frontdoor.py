@@ -171,7 +171,9 @@ def front_door(settings: Settings, conn: Connection, bot_pid: int) -> None:
     logfilter.install_for(settings)
     backend = PipeBackend(conn)
     app = http.slack_app(settings, backend)
-    server = uvicorn.Server(http_server.uvicorn_config(settings, app, backend.refused))
+    config = http_server.uvicorn_config(settings, app, backend.refused)
+    config.load()  # uvicorn's protocol and loop modules, imported now rather than after the freeze
+    server = uvicorn.Server(config)
 
     def exit_with_the_bot() -> None:
         backend.closed.wait()
@@ -180,6 +182,7 @@ def front_door(settings: Settings, conn: Connection, bot_pid: int) -> None:
         os._exit(0)  # connections that would not close in time
 
     threading.Thread(target=exit_with_the_bot, name="ksmc-front-exit", daemon=True).start()
+    http_server.freeze_start_up_objects()
     server.run()
 
 

@@ -6,6 +6,7 @@ body, idle keep-alive closed, and uvicorn's per-connection complaints rate-limit
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -93,6 +94,15 @@ class RepeatFilter(logging.Filter):
 _REPEATS = RepeatFilter()
 
 
+def freeze_start_up_objects() -> None:
+    """Put what starting allocated (modules, settings, the app, the clients) out of the garbage
+    collector's reach: a full collection of the front door's ~96,000 start-up objects took
+    25-70 ms, during which its event loop acks nothing (and in the bot's process no thread
+    runs). What the process allocates later is collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def server_config(bot: Bot, app: Any) -> Any:
     return uvicorn_config(bot.settings, app)
 
@@ -132,6 +142,7 @@ def serve(bot: Bot, stop: threading.Event | None = None) -> None:
     import uvicorn
 
     bot.start_background()
+    freeze_start_up_objects()
     if not bot.settings.socket_mode:
         from bot import frontdoor
 
