@@ -30,7 +30,6 @@ from bot_harness import (  # noqa: E402  # noqa: E402
     ALICE,
     CHANNEL,
     SECRET,
-    TOKEN,
     BotProcess,
     Env,
     free_port,
@@ -39,6 +38,7 @@ from bot_harness import (  # noqa: E402  # noqa: E402
 )
 from slackstub import TEAM_ID, SlackStub, sign, slash_command_body  # noqa: E402
 
+from benchmarks.priority_clients import minimal_bolt_app  # noqa: E402
 from benchmarks.soak import database  # noqa: E402
 from bot import db  # noqa: E402
 from k8s.sim import loader  # noqa: E402
@@ -55,26 +55,15 @@ MAX_RATIO = 2.0
 
 
 def serve_baseline(port: int, api_url: str) -> None:
-    """The minimal Bolt app: verify the signature, ack, nothing else (run in a child process)."""
+    """The minimal Bolt app behind Bolt's Starlette adapter on uvicorn (run in a child process)."""
     import uvicorn
-    from slack_bolt import Ack, App
     from slack_bolt.adapter.starlette import SlackRequestHandler
-    from slack_sdk import WebClient
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
     from starlette.routing import Route
 
-    app = App(
-        client=WebClient(token=TOKEN, base_url=api_url),
-        signing_secret=SECRET,
-        token_verification_enabled=False,
-    )
-
-    @app.command("/ksmc")
-    def only_ack(ack: Ack) -> None:
-        ack()
-
+    app = minimal_bolt_app(api_url)
     handler = SlackRequestHandler(app)
 
     async def events(request: Request) -> Response:

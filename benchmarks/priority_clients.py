@@ -19,6 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 _TESTS = Path(__file__).resolve().parents[1] / "tests" / "support"
 if str(_TESTS) not in sys.path:  # the Slack stand-in's signing lives with the tests
@@ -27,6 +28,9 @@ if str(_TESTS) not in sys.path:  # the Slack stand-in's signing lives with the t
 import httpx  # noqa: E402
 from bot_harness import SECRET, TOKEN  # noqa: E402
 from slackstub import sign  # noqa: E402
+
+if TYPE_CHECKING:
+    from slack_bolt import App
 
 
 def post(http: httpx.Client, base: str, body: bytes) -> float:
@@ -40,13 +44,10 @@ def post(http: httpx.Client, base: str, body: bytes) -> float:
     return took
 
 
-def serve_baseline(port: int, api_url: str) -> None:
-    """The minimal Bolt app: verify the signature, ack, nothing else."""
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
+def minimal_bolt_app(api_url: str) -> App:
+    """The benchmarks' baseline: a Bolt app that verifies the signature and acks `/ksmc`,
+    nothing else (each benchmark puts it behind the server its goal names)."""
     from slack_bolt import Ack, App
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
     from slack_sdk import WebClient
 
     app = App(
@@ -58,6 +59,18 @@ def serve_baseline(port: int, api_url: str) -> None:
     @app.command("/ksmc")
     def only_ack(ack: Ack) -> None:
         ack()
+
+    return app
+
+
+def serve_baseline(port: int, api_url: str) -> None:
+    """The minimal Bolt app behind `slack_bolt.adapter.wsgi` on a threading wsgiref server."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+    app = minimal_bolt_app(api_url)
 
     class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         daemon_threads = True
