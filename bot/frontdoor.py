@@ -35,9 +35,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import cpu
 from bot.dispatch import Forwarded, Reply, bolt_reply, dispatch_acked, metrics_reply, readiness
 from bot.metrics import ACK_LATENCY, HTTP_REFUSED
 
@@ -169,6 +169,7 @@ def front_door(settings: Settings, conn: Connection, bot_pid: int) -> None:
     die_with(bot_pid)
     logcontext.configure(settings.log_level, settings.log_format)
     logfilter.install_for(settings)
+    cpu.ask_for_short_slices()  # before any thread starts: they inherit it
     backend = PipeBackend(conn)
     app = http.slack_app(settings, backend)
     config = http_server.uvicorn_config(settings, app, backend.refused)
@@ -201,24 +202,6 @@ def die_with(bot_pid: int) -> None:
         log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d)", ctypes.get_errno())
     if os.getppid() != bot_pid:  # the bot ended before the prctl above
         os._exit(0)
-
-
-#: How much lower than the front door's the bot's CPU priority is (nice(2) steps; 10 gives the
-#: front door about 9 times the bot's share of a busy CPU).
-NICENESS = 10
-
-
-def yield_cpu_to(front_door_pid: int) -> None:
-    """Lower the CPU priority of every thread of this process (Linux keeps it per thread; threads
-    started later inherit it from the thread that starts them), so that on a busy CPU the
-    front door's acks come before the bot's preflights, queries and Bolt dispatches. Lowering
-    needs no privilege, which raising the front door's would (CAP_SYS_NICE)."""
-    if not sys.platform.startswith("linux"):
-        return
-    base = os.getpriority(os.PRIO_PROCESS, front_door_pid)
-    for task in Path("/proc/self/task").iterdir():
-        with contextlib.suppress(OSError, ValueError):
-            os.setpriority(os.PRIO_PROCESS, int(task.name), min(19, base + NICENESS))
 
 
 class Worker:
@@ -291,7 +274,7 @@ def serve(bot: Bot, stop: threading.Event) -> None:
     child.start()
     theirs.close()
     if child.pid is not None:
-        yield_cpu_to(child.pid)
+        cpu.yield_cpu_to(child.pid)
     worker = Worker(bot, ours)
     threading.Thread(target=worker.run, name="ksmc-front-worker", daemon=True).start()
     log.info("the HTTP front door is process %s", child.pid)

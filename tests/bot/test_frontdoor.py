@@ -2,14 +2,16 @@
 and a command are acked while the bot's process is frozen and take effect once it runs again;
 what only Bolt can answer, /readyz and /metrics go through the pipe; and either process ending
 ends the other, so a killed bot never leaves its port held. The bot's threads run at a lower
-CPU priority than the front door's, and presses and cancels are handed to Bolt ahead of the
-rest, as the lanes run them."""
+CPU priority than the front door's, whose threads ask the kernel for short time slices, and
+presses and cancels are handed to Bolt ahead of the rest, as the lanes run them."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from bot_harness import (
 )
 from slackstub import block_action_body, sign
 
+from bot.cpu import SHORT_SLICE_NS, slice_of
 from bot.dispatch import Forwarded
 from bot.states import RequestState as S
 from bot.work import Lane
@@ -120,6 +123,29 @@ def test_the_bots_threads_yield_the_cpu_to_the_front_door(env: Env, tmp_path: Pa
         threads = [int(t.name) for t in Path("/proc", str(bot.proc.pid), "task").iterdir()]
         assert len(threads) > 5
         assert all(niceness(bot.proc.pid, t) > niceness(door) for t in threads)
+    finally:
+        bot.stop()
+
+
+def kernel_keeps_short_slices() -> bool:
+    probe = "from bot.cpu import ask_for_short_slices as a; raise SystemExit(0 if a() else 1)"
+    return subprocess.run([sys.executable, "-c", probe], check=False).returncode == 0
+
+
+@pytest.mark.skipif(not kernel_keeps_short_slices(), reason="custom time slices: Linux >= 6.12")
+def test_the_front_doors_threads_run_on_short_time_slices(env: Env, tmp_path: Path) -> None:
+    bot = BotProcess(env, tmp_path / "bot.log")
+    client = bot.start()
+    assert bot.proc is not None
+    try:
+        assert client.get("/healthz").status_code == 200
+        door = front_door_pid(bot.proc.pid)
+        # the event loop that acks, the pipe's threads, and those its first requests started
+        threads = [int(t.name) for t in Path("/proc", str(door), "task").iterdir()]
+        assert len(threads) >= 3
+        assert {slice_of(t) for t in threads} == {SHORT_SLICE_NS}
+        bots = [int(t.name) for t in Path("/proc", str(bot.proc.pid), "task").iterdir()]
+        assert SHORT_SLICE_NS not in {slice_of(t) for t in bots}  # the bot's work does not
     finally:
         bot.stop()
 
