@@ -21,7 +21,7 @@ some of them by 25-35 ms.)
 
 Each round has 200 presses by default: a p99 here is the value at rank int(0.99 n) of n sorted,
 so of fewer than 200 it is the slowest one, and the ratio of two maxima of 30 (what this bench
-used to take) went from 0.80 to 1.65 over seven runs of one build.
+used to take) went from 0.80 to 1.65 over seven runs on one machine.
 
 Run with `python -m benchmarks.priority [--presses 200 --burst 200 --preflights 200]`; `ksmc-bot
 serve` runs in HTTP mode on PostgreSQL from KSMC_TEST_PG_URL when set, else SQLite.
