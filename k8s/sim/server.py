@@ -12,6 +12,7 @@ import re
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -131,6 +132,14 @@ class SimHTTPServer(ThreadingHTTPServer):
         finally:
             if conn is not request:
                 conn.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (a read timeout, a process that ended) is not the server's
+        error, and an API server logs nothing for it: socketserver printed a traceback each
+        time, which buried what a failing run printed. Anything else, as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):

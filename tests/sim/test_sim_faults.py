@@ -6,13 +6,15 @@ Checked here: a 500 fault for N requests then success; 429 with a `Retry-After` 
 makes a short client timeout expire; method and path filters; listing and clearing faults;
 `down` (connection refused, open watch streams end) and `up` again on the same port, also
 addressed through another cluster's URL; `settle`; the request log (method, path, query,
-content type, status); and the control API's own errors.
+content type, status); the control API's own errors; and no traceback when a client resets its
+connection.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import time
 import urllib.error
 import urllib.request
@@ -145,6 +147,24 @@ def test_dropped_connection_is_a_connection_error(
         close(retrying)
     _, listed = control(world, "GET", "faults")
     assert [f["hits"] for f in listed["faults"]] == [1, 1]
+
+
+def test_a_client_resetting_its_connection_is_not_logged(
+    world: World, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The bot's process ending (or its read timing out) resets connections the sim keeps
+    alive: no traceback on the sim's stderr for that."""
+    address = urllib3.util.parse_url(world.clusters[B].url)
+    for _ in range(3):
+        with socket.create_connection((address.host, address.port), timeout=10) as conn:
+            conn.sendall(b"GET /version HTTP/1.1\r\nHost: sim\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 ")  # kept alive for the next request
+            # close with a reset (RST) instead of FIN, as a killed process's sockets do
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    status, _ = control(world, "GET", "faults", via=B)  # the sim went on serving
+    assert status == 200
+    time.sleep(0.2)  # the handler threads' reads see the resets
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_delay_makes_a_short_timeout_expire(world: World, core: client.CoreV1Api) -> None:
