@@ -233,7 +233,6 @@ def run_engine(kubeconfig: Path, spec: MigrationSpec) -> float:
             registry,
             report.plan,
             sink,
-            lambda m: migration.standalone_kubeconfig(str(kubeconfig), m),
         )
         took = time.perf_counter() - started
     if not outcome.succeeded:

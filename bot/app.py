@@ -138,7 +138,7 @@ def build(
     )
     scheduler = TimerScheduler()
     scrub = credential_scrubber(settings)
-    engine = Engine(registry, engine_settings, scrub, _member_kubeconfig(settings))
+    engine = Engine(registry, engine_settings, scrub)
     service = RequestService(
         sessions,
         Policy(
@@ -216,12 +216,3 @@ def anchor_publisher(sessions: Any, client: WebClient, channel: str | None) -> C
         last["head"] = (event_id, mac)
 
     return publish
-
-
-def _member_kubeconfig(settings: Settings) -> Callable[[str], bytes]:
-    def read(member: str) -> bytes:
-        if not settings.kubeconfig:
-            raise KeyError("the bot has no kubeconfig to give the new host for this member")
-        return migration.standalone_kubeconfig(settings.kubeconfig, member)
-
-    return read

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from bot import metrics
@@ -39,12 +39,10 @@ class Engine:
         registry: ClusterRegistry,
         settings: migration.EngineSettings,
         scrub: Scrub,
-        member_kubeconfig: Callable[[str], bytes],
     ) -> None:
         self.registry = registry
         self.settings = settings
         self.scrub = scrub
-        self.member_kubeconfig = member_kubeconfig
 
     def preflight(self, spec: MigrationSpec, busy: frozenset[str]) -> PreflightReport:
         """Read-only checks of `spec` against the fleet; `busy`: members other requests hold."""
@@ -64,7 +62,6 @@ class Engine:
                 self.registry,
                 plan,
                 ScrubbingSink(sink, self.scrub),
-                self.member_kubeconfig,
                 running_members=busy,
                 settings=self.settings,
             )

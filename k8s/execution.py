@@ -5,7 +5,7 @@ executor (resumable, each step recorded through the sink before it is reported).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from k8s.executor import Executor, Outcome, ProgressSink
 from k8s.migration import EngineSettings, world_guard
@@ -19,7 +19,6 @@ def execute(
     registry: ClusterRegistry,
     plan: Plan,
     sink: ProgressSink,
-    member_kubeconfig: Callable[[str], bytes],
     *,
     running_members: frozenset[str] = frozenset(),
     settings: EngineSettings | None = None,
@@ -31,7 +30,6 @@ def execute(
     ctx = StepContext(
         api=registry.api,
         plan=plan,
-        member_kubeconfig=member_kubeconfig,
         concurrency=settings.concurrency,
         wait_timeout=settings.wait_timeout,
         installer_timeout=settings.installer_timeout,
@@ -57,7 +55,6 @@ def roll_back(
     ctx = StepContext(
         api=registry.api,
         plan=undo,
-        member_kubeconfig=lambda _name: b"",
         concurrency=settings.concurrency,
         wait_timeout=settings.wait_timeout,
         installer_timeout=settings.installer_timeout,

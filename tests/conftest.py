@@ -295,7 +295,6 @@ class EngineRig:
             self.registry,
             plan,
             MemorySink() if sink is None else sink,
-            self.member_kubeconfig,
             settings=replace(self.settings, **settings),
             guard=guard,
         )
@@ -312,7 +311,6 @@ class EngineRig:
         ctx = StepContext(
             api=self.registry.api,
             plan=plan,
-            member_kubeconfig=self.member_kubeconfig,
             wait_timeout=kw.pop("wait_timeout", self.settings.wait_timeout),
             poll_interval=self.settings.poll_interval,
         )

@@ -39,7 +39,6 @@ class StepContext:
 
     api: Callable[[str], ClusterApi]
     plan: Plan
-    member_kubeconfig: Callable[[str], bytes]  # a standalone kubeconfig for a member
     concurrency: int = 8
     wait_timeout: float = 180.0
     installer_timeout: float = 900.0  # ks-installer applying a ClusterConfiguration change

@@ -333,7 +333,7 @@ def scripted_executor(titles: list[str], sink: MemorySink, sleeps: list[float], 
     def no_api(name: str) -> Any:
         raise AssertionError("stand-in steps use no cluster")
 
-    ctx = StepContext(api=no_api, plan=plan, member_kubeconfig=lambda _n: b"")
+    ctx = StepContext(api=no_api, plan=plan)
     return Executor(ctx, plan, sink, sleep=sleeps.append, **kw)
 
 
@@ -382,7 +382,7 @@ def test_an_unknown_step_kind_fails_the_step_instead_of_crashing() -> None:
     plan = Plan(
         MigrationSpec("m", "h"), None, "", {}, (), (), (), (), (), {}, (Step("nope", "x", "t"),)
     )
-    ctx = StepContext(api=lambda _n: None, plan=plan, member_kubeconfig=lambda _n: b"")  # type: ignore[arg-type,return-value]
+    ctx = StepContext(api=lambda _n: None, plan=plan)  # type: ignore[arg-type,return-value]
     sink = MemorySink()
     outcome = Executor(ctx, plan, sink).run()
     assert (outcome.succeeded, outcome.failed_step) == (False, 0)
