@@ -39,11 +39,9 @@ from k8s.facts import ClusterFacts
 
 log = logging.getLogger("ksmc.queries")
 
-#: How far back `history` and the in-flight view look (the service lists newest first).
+#: At most this many requests are listed as holding members or as not over yet (each in the
+#: states asked for, newest first; far more than a fleet has members).
 RECENT = 500
-#: States in which a request holds its member (the service's LOCKING).
-LOCKING_STATES = frozenset(s.value for s in states.LOCKING)
-IN_FLIGHT_STATES = frozenset(s.value for s in states.IN_FLIGHT)
 
 
 def answer(ctx: BotContext, cmd: Command, body: dict[str, Any], respond: Respond) -> None:
@@ -67,7 +65,7 @@ def _answer(ctx: BotContext, cmd: Command, team: str, now: datetime) -> tuple[li
     if isinstance(cmd, HelpCommand):
         return [render_queries.render_help(cmd.topic)], True
     if isinstance(cmd, HistoryCommand):
-        snaps = [s for s in ctx.service.recent(RECENT) if s.team_id == team][: cmd.limit]
+        snaps = ctx.service.recent(cmd.limit, team=team)
         return [render_queries.render_history(snaps, cmd.limit)], True
     if isinstance(cmd, ShowCommand):
         snap = ctx.service.snapshot(cmd.request_id)
@@ -123,23 +121,23 @@ def fleet_view(ctx: BotContext, team: str) -> fleet.Fleet:
 
 def in_flight(ctx: BotContext, team: str) -> dict[str, fleet.InFlight]:
     """Member → the request moving it now (approved, scheduled or running)."""
-    return _holding(ctx.service.recent(RECENT), team, IN_FLIGHT_STATES, frozenset())
+    return _holding(ctx.service.recent(RECENT, in_states=states.IN_FLIGHT), team, frozenset())
 
 
 def locks(ctx: BotContext, team: str) -> dict[str, fleet.InFlight]:
     """Member → the request that holds it (in flight, or failed and waiting for a human)."""
-    return _holding(ctx.service.recent(RECENT), team, LOCKING_STATES, ctx.service.busy_members())
+    snaps = ctx.service.recent(RECENT, in_states=states.LOCKING)
+    return _holding(snaps, team, ctx.service.busy_members())
 
 
 def _holding(
-    snaps: Iterable[RequestSnapshot],
-    team: str,
-    states: frozenset[str],
-    busy: frozenset[str],
+    snaps: Iterable[RequestSnapshot], team: str, busy: frozenset[str]
 ) -> dict[str, fleet.InFlight]:
+    """Member → the newest of `snaps` holding it; `busy` members none of them holds are shown
+    as locked by a request not listed."""
     out: dict[str, fleet.InFlight] = {}
     for s in snaps:
-        if s.state.value in states and s.member not in out:
+        if s.member not in out:
             out[s.member] = fleet.InFlight(
                 s.id, s.state.value, s.member, s.target_host, visible=s.team_id == team
             )
@@ -150,7 +148,5 @@ def _holding(
 
 def active_requests(ctx: BotContext, team: str) -> list[RequestSnapshot]:
     """This workspace's requests that are not over yet (for the App Home tab)."""
-    over = {s.value for s in states.TERMINAL}
-    return [
-        s for s in ctx.service.recent(RECENT) if s.team_id == team and s.state.value not in over
-    ]
+    going = set(states.RequestState) - set(states.TERMINAL)
+    return ctx.service.recent(RECENT, team=team, in_states=going)

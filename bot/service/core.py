@@ -4,7 +4,7 @@ audit-only events. The other modules of bot.service add the transitions on top o
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,11 +86,24 @@ class ServiceCore:
         with self.sessions() as session, session.begin():
             return store.mark_seen(session, key[:128])
 
-    def recent(self, limit: int = 10) -> list[RequestSnapshot]:
+    def recent(
+        self,
+        limit: int = 10,
+        *,
+        team: str | None = None,
+        in_states: Iterable[RequestState] | None = None,
+    ) -> list[RequestSnapshot]:
+        """The newest `limit` requests, of one Slack team and in some states if asked. The
+        filters are the database's: a question asked during a burst loads only the rows it
+        shows (each snapshot loads the request's approvals and steps too)."""
+        query = select(Request)
+        if team is not None:
+            query = query.where(Request.team_id == team)
+        if in_states is not None:
+            query = query.where(Request.state.in_(tuple(in_states)))
         with self.sessions() as session:
             rows = session.execute(
-                select(Request)
-                .order_by(Request.created_at.desc())
+                query.order_by(Request.created_at.desc(), Request.id)
                 .limit(limit)
                 .options(selectinload(Request.approvals), selectinload(Request.steps))
             ).scalars()

@@ -41,6 +41,7 @@ from slackstub.rules import check_message_content
 
 from bot import db, store
 from bot.audit import Actor
+from bot.db import Request
 from bot.states import RequestState
 from handlers import queries, render_queries
 from handlers.blocks import MAX_BLOCKS, MAX_MESSAGE_TEXT, text_size
@@ -239,6 +240,51 @@ def test_migration_in_flight_and_lock_are_shown(fleet_bot: tuple[Env, Client, An
     finally:
         with bot.ctx.service.sessions.begin() as session:
             session.get(type(row), rid).state = RequestState.SUCCEEDED
+
+
+def _stored_request(session: Any, member: str, team: str, state: RequestState) -> str:
+    row = store.create_request(
+        session,
+        actor=Actor(ALICE, "alice"),
+        command_text=f"migrate {member} to host-a",
+        command_json={"kind": "migrate", "member": member, "target_host": "host-a"},
+        team_id=team,
+        channel_id=CHANNEL,
+        requester_id=ALICE,
+        requester_name="alice",
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+        member=member,
+        target_host="host-a",
+    )
+    row.state = state
+    return str(row.id)
+
+
+def test_old_requests_still_in_flight_or_pending_are_shown_after_many_newer_ones(
+    fleet_bot: tuple[Env, Client, Any],
+) -> None:
+    """The questions read the requests they show from the database by state and team, not by
+    picking them out of the newest few hundred: a migration running for hours, a request still
+    waiting for approval and this workspace's history stay visible however many requests other
+    workspaces made since."""
+    _env, _client, bot = fleet_bot
+    with bot.ctx.service.sessions.begin() as session:
+        running = _stored_request(session, "member-b", TEAM_ID, RequestState.RUNNING)
+        waiting = _stored_request(session, "member-a", TEAM_ID, RequestState.PENDING)
+    with bot.ctx.service.sessions.begin() as session:
+        for _ in range(queries.RECENT + 1):  # newer than both, all over, in another workspace
+            _stored_request(session, "member-a", "T0BUSY", RequestState.REJECTED)
+    try:
+        assert f"🔄 migration `{running}` running → `host-a`" in blob(ask(bot, "clusters"))
+        assert f"*Lock:* 🔒 held by `{running}` (running)" in blob(ask(bot, "status member-b"))
+        history = blob(ask(bot, "history 50"))
+        assert f"`{running}`" in history and f"`{waiting}`" in history
+        assert [s.id for s in queries.active_requests(bot.ctx, TEAM_ID)][:2] == [waiting, running]
+        assert "T0BUSY" not in history and "No requests yet" not in history
+    finally:
+        with bot.ctx.service.sessions.begin() as session:
+            session.get(Request, running).state = RequestState.SUCCEEDED
+            session.get(Request, waiting).state = RequestState.CANCELLED
 
 
 # ---- clusters that are down or slow -----------------------------------------------------------
