@@ -56,11 +56,8 @@ from bot_harness import (  # noqa: E402
     BotProcess,
     Client,
     Env,
-    current_button_value,
     free_port,
-    message_ts,
     seed_users,
-    state,
     wait_for,
 )
 from slackstub import TEAM_ID, SlackStub, block_action_body, slash_command_body  # noqa: E402
@@ -70,8 +67,10 @@ from benchmarks.ack_latency import percentile  # noqa: E402
 from benchmarks.priority_clients import burst_client, post, press_client, serve_baseline  # noqa: E402
 from benchmarks.soak import database  # noqa: E402
 from bot import db  # noqa: E402
+from bot.authority import button_value  # noqa: E402
 from bot.db import Request  # noqa: E402
 from bot.states import RequestState as S  # noqa: E402
+from k8s.plan import Plan  # noqa: E402
 
 #: The goal for both ratios.
 MAX_RATIO = 1.5
@@ -156,10 +155,41 @@ def _ids_in(env: Env, wanted: S, count: int) -> list[str] | None:
     return ids if len(ids) >= count else None
 
 
+class Rows:
+    """This process's reads of the bot's database, on one pooled connection for the whole run.
+    (Each read used to open an engine and a connection of its own: every 20 ms poll for a
+    press's effect forked a PostgreSQL backend, and the backends exited while the next press
+    was timed, in idle and busy rounds alike.)"""
+
+    def __init__(self, url: str) -> None:
+        self.engine = db.make_engine(url)
+        self.sessions = db.session_factory(self.engine)
+
+    def row(self, request_id: str) -> Request | None:
+        with self.sessions() as session:
+            return session.get(Request, request_id)
+
+    def state(self, request_id: str) -> S | None:
+        row = self.row(request_id)
+        return row.state if row else None
+
+    def buttons(self, request_id: str) -> tuple[str, str]:
+        """The request message's ts and what its buttons carry (`current_button_value`)."""
+        row = self.row(request_id)
+        if row is None:
+            return "0.0", request_id
+        plan = Plan.from_json(row.plan_json) if row.plan_json else None
+        return row.message_ts or "0.0", button_value(row.id, row.version, plan)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def press_all(client: Client, env: Env, ids: list[str]) -> tuple[list[float], list[float]]:
     """Reject (bob) or Cancel (alice, the requester) each request in turn: ack and effect times.
     The presses are sent and timed by a child process (`--press-client`, benchmarks/
     priority_clients.py says why); this one waits for each press's effect before the next."""
+    rows = Rows(env.database_url)
     child = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.priority", "--press-client", client.base],
         stdin=subprocess.PIPE,
@@ -177,19 +207,20 @@ def press_all(client: Client, env: Env, ids: list[str]) -> tuple[list[float], li
                 if i % 2 == 0
                 else ("ksmc_cancel", ALICE, S.CANCELLED)
             )
-            ts = message_ts(env, rid) or "0.0"
+            ts, value = rows.buttons(rid)
             url = env.stub.response_url(f"press-{rid}", channel=CHANNEL, message_ts=ts, user=user)
-            body = block_action_body(action, current_button_value(env, rid), user, CHANNEL, ts, url)
+            body = block_action_body(action, value, user, CHANNEL, ts, url)
             child.stdin.write(json.dumps(body.decode()) + "\n")
             child.stdin.flush()
             timed = json.loads(child.stdout.readline())
             acks.append(timed["ack"])
-            wait_for(lambda r=rid, d=done: state(env, r) == d, 60, f"{rid} {done.value}")  # type: ignore[misc]
+            wait_for(lambda r=rid, d=done: rows.state(r) == d, 60, f"{rid} {done.value}")  # type: ignore[misc]
             effects.append(time.perf_counter() - timed["started"])
             time.sleep(0.05)
     finally:
         child.stdin.close()
         child.wait(10)
+        rows.close()
     return acks, effects
 
 
