@@ -253,12 +253,38 @@ def query_burst(
     return child, lambda: sent[0]
 
 
-def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """The CPU time the process has used so far (user and system, its threads included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(pid: int, share: float = 0.05, timeout: float = 120) -> float:
+    """Wait until the bot's process uses less than `share` of a core over a second (after the
+    pending requests are stored it still posts their messages): the idle round is then idle,
+    not a tail of the set-up. The seconds waited."""
+    started = time.monotonic()
+    before = cpu_seconds(pid)
+    while time.monotonic() - started < timeout:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < share:
+            break
+        before = now
+    return time.monotonic() - started
+
+
+def presses(client: Client, env: Env, bot_pid: int, count: int, burst: int) -> dict[str, float]:
     ids = make_pending(client, env, 2 * count)
+    waited = wait_until_quiet(bot_pid)
     print(
-        f"(a) {count} presses idle, then {count} during a burst of {burst} `clusters`", flush=True
+        f"(a) {count} presses idle (the bot quiet after {waited:.0f} s), then {count} during a "
+        f"burst of {burst} `clusters`",
+        flush=True,
     )
     idle_acks, idle_effects = press_all(client, env, ids[:count])
+    in_order = " ".join(f"{a * 1000:.0f}" for a in idle_acks)
+    print(f"  press acks idle, in the order sent (ms): {in_order}", flush=True)
     env.world.clusters["member-b"].add_fault({"method": "GET", "path": ".*", "delay": 2.0})
     sender, sent = query_burst(client.base, env.stub, burst)
     try:
@@ -374,7 +400,8 @@ def run(presses_each: int, burst: int, preflights: int, count: int) -> dict[str,
             base = f"http://127.0.0.1:{port}"
             wait_for(lambda: _up(base), 30, "the baseline Bolt app")
             print(f"bot on {kind}", flush=True)
-            results |= presses(client, env, presses_each, burst)
+            assert bot.proc is not None
+            results |= presses(client, env, bot.proc.pid, presses_each, burst)
             results |= commands(client, env, base, preflights, count)
         finally:
             baseline.terminate()
