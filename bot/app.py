@@ -29,6 +29,7 @@ from bot.runner import Runner
 from bot.scheduler import TimerScheduler
 from bot.scrub import credential_scrubber
 from bot.service import Policy, RequestService
+from bot.service.core import FORGET_SEEN_EVERY
 from bot.settings import Settings
 from k8s import migration
 from k8s.registry import ClusterRegistry
@@ -158,6 +159,7 @@ def build(
     scheduler.bind(service, runner)
     metrics.configure(settings.wait_timeout, settings.installer_timeout)
     metrics.IN_FLIGHT.set_function(runner.in_flight)
+    scheduler.every("forget-seen-payloads", FORGET_SEEN_EVERY, service.forget_old_payloads)
     scheduler.every(
         "audit-anchor",
         settings.audit_anchor_interval,

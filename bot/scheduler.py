@@ -42,13 +42,13 @@ class TimerScheduler:
         )
         self._service: RequestService | None = None
         self._runner: Runner | None = None
-        self._periodic: list[tuple[str, float, Callable[[], None]]] = []
+        self._periodic: list[tuple[str, float, Callable[[], object]]] = []
 
     def bind(self, service: RequestService, runner: Runner) -> None:
         self._service = service
         self._runner = runner
 
-    def every(self, name: str, seconds: float, work: Callable[[], None]) -> None:
+    def every(self, name: str, seconds: float, work: Callable[[], object]) -> None:
         """Run `work` every `seconds` while this replica leads (e.g. the audit anchor)."""
         self._periodic.append((name, seconds, work))
 

@@ -25,6 +25,12 @@ S = RequestState
 ACTIVE = (S.RECEIVED, S.PREFLIGHTING, S.PENDING, S.APPROVED, S.SCHEDULED, S.RUNNING)
 STALE_PREFLIGHT = timedelta(minutes=2)  # far beyond a preflight's bounded reads
 LOCKING = tuple(sorted(states.LOCKING))  # states that hold the member
+#: How long a Slack payload's key is kept to refuse its replay: past it, Slack can no longer send
+#: the payload (a signed request whose timestamp is 5 minutes old is refused, and Slack's last
+#: retry of an event comes about 5 minutes after the first try; docs/slack.md).
+SEEN_RETENTION = timedelta(hours=1)
+#: How often the leader forgets the keys past SEEN_RETENTION.
+FORGET_SEEN_EVERY = 600.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,16 @@ class ServiceCore:
             return True
         with self.sessions() as session, session.begin():
             return store.mark_seen(session, key[:128])
+
+    def forget_old_payloads(self) -> int:
+        """Forget the payload keys kept longer than SEEN_RETENTION (the leader runs this every
+        FORGET_SEEN_EVERY seconds, so the table holds about an hour of commands and presses
+        rather than every one ever made); how many were forgotten."""
+        with self._tx() as session:
+            forgotten = store.forget_seen_before(session, self.clock() - SEEN_RETENTION)
+        if forgotten:
+            log.info("forgot %d Slack payload keys older than %s", forgotten, SEEN_RETENTION)
+        return forgotten
 
     def recent(
         self,

@@ -48,8 +48,8 @@ from bot_harness import (
 from slackstub import TEAM_ID, block_action_body, sign, slash_command_body
 from sqlalchemy import func, select
 
-from bot import db
-from bot.db import Approval, AuditEvent, Request
+from bot import db, store
+from bot.db import Approval, AuditEvent, Request, SeenPayload, utcnow
 from bot.logfilter import SafeLogFilter
 from bot.states import RequestState as S
 
@@ -339,6 +339,46 @@ def test_replayed_command_and_press_act_once(bot: Client, env: Env) -> None:
     actions = [e["action"] for e in events(env, rid)]
     assert actions.count("approval.added") == 1
     assert "approval.refused" not in actions
+
+
+def seen_keys(env: Env) -> set[str]:
+    engine = db.make_engine(env.database_url)
+    try:
+        with db.session_factory(engine)() as session:
+            return set(session.execute(select(SeenPayload.key)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_the_leader_forgets_replay_keys_slack_can_no_longer_send_and_keeps_the_rest(
+    env: Env,
+) -> None:
+    """The keys that refuse replays are kept an hour (a signed request is refused once its
+    timestamp is 5 minutes old, and Slack retries an event for about 5 minutes), then the
+    leader forgets them: without that the table grew by a row for every command and press,
+    forever. A replay inside the window is still dropped."""
+    engine = db.make_engine(env.database_url)
+    try:
+        with db.session_factory(engine).begin() as session:
+            assert store.mark_seen(session, "two-hours-ago", at=utcnow() - timedelta(hours=2))
+            assert store.mark_seen(session, "a-minute-ago", at=utcnow() - timedelta(minutes=1))
+    finally:
+        engine.dispose()
+    with in_process(env) as (client, _bot):
+        wait_for(lambda: "two-hours-ago" not in seen_keys(env), 15, "the old key to be forgotten")
+        assert "a-minute-ago" in seen_keys(env)
+        url = env.stub.response_url("kept", channel=CHANNEL, user=ALICE)
+        body = slash_command_body(
+            "migrate member-a to host-b keep ns1,ns2", ALICE, CHANNEL, TEAM_ID, url
+        )
+        headers = sign(SECRET, body)
+        assert client.post(body, headers).status_code == 200
+        rid = wait_for(lambda: latest_request_id(env), 10, "the request")
+        wait_state(env, rid, S.PENDING)
+        assert client.post(body, headers).status_code == 200
+        time.sleep(0.5)
+        assert counts(env)[0] == 1
+        assert [e["action"] for e in events(env)].count("command.received") == 1
 
 
 def test_concurrent_presses_by_requester_and_approvers_count_once_each(
