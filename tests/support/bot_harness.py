@@ -210,7 +210,7 @@ def wait_state(env: Env, request_id: str, wanted: RequestState, timeout: float =
     wait_for(
         lambda: state(env, request_id) == wanted,
         timeout,
-        f"request {request_id} to be {wanted.value} (is {state(env, request_id)})",
+        lambda: f"request {request_id} to be {wanted.value} (is {state(env, request_id)})",
     )
 
 

@@ -8,14 +8,19 @@ from typing import Any
 
 
 def wait_for(
-    predicate: Callable[[], Any], timeout: float = 30.0, what: str = "", interval: float = 0.02
+    predicate: Callable[[], Any],
+    timeout: float = 30.0,
+    what: str | Callable[[], str] = "",
+    interval: float = 0.02,
 ) -> Any:
-    """The first truthy value of `predicate()` within `timeout` seconds; else fail naming `what`."""
+    """The first truthy value of `predicate()` within `timeout` seconds; else fail naming `what`
+    (a callable is asked at the timeout, so that it can say how things stand then)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out waiting for {said or predicate}")
         time.sleep(interval)
