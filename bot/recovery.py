@@ -131,7 +131,8 @@ def reconcile(service: RequestService) -> Timers:
         ).all()
     for request_id, stale_state in stale:
         if stale_state is S.RECEIVED:
-            service.run_preflight(request_id)
+            if not service.preflight_queued(request_id):  # queued here behind a long queue
+                service.run_preflight(request_id)
         else:
             repeat_preflight(service, request_id)
     return timers

@@ -121,7 +121,7 @@ def handle_command(ctx: BotContext, body: dict[str, Any], respond: Respond) -> N
         respond(text=answer.message, response_type="ephemeral")
         if answer.ok and answer.request_id:
             request_id = answer.request_id
-            ctx.background(lambda: ctx.service.run_preflight(request_id), Lane.PREFLIGHT)
+            ctx.background(ctx.service.queue_preflight(request_id), Lane.PREFLIGHT)
         return
     if isinstance(cmd, CancelCommand):
         answer = ctx.service.cancel(cmd.request_id, user.id, team, channel)

@@ -4,6 +4,7 @@ audit-only events. The other modules of bot.service add the transitions on top o
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ class ServiceCore:
         self.notifier = notifier
         self.engine = engine
         self.clock = clock
+        self._queued: set[str] = set()  # preflights in this replica's lane, not started yet
+        self._queued_lock = threading.Lock()
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from bot import store
 from bot.audit import SYSTEM, Actor
 from bot.service.core import Answer, S, log
 from bot.service.people import People
+from k8s.preflight import PreflightReport
 from k8s.spec import MigrationSpec
 
 
@@ -77,19 +79,44 @@ class Intake(People):
             request_id = row.id
         return Answer(True, f"Request {request_id} received; running preflight checks…", request_id)
 
+    def queue_preflight(self, request_id: str) -> Callable[[], None]:
+        """The preflight of a stored request as work for the preflight lane. Until it starts,
+        the leader's reconcile knows this replica has it queued and leaves it alone: behind a
+        long queue a request waits in `received` longer than STALE_PREFLIGHT, which would
+        otherwise pass for one a dead replica left behind."""
+        with self._queued_lock:
+            self._queued.add(request_id)
+
+        def work() -> None:
+            with self._queued_lock:
+                self._queued.discard(request_id)
+            self.run_preflight(request_id)
+
+        return work
+
+    def preflight_queued(self, request_id: str) -> bool:
+        with self._queued_lock:
+            return request_id in self._queued
+
     def run_preflight(self, request_id: str) -> None:
-        """received → preflighting → pending | blocked (or failed if the checks crashed)."""
-        with self._tx() as session:
-            row = store.transition(
-                session,
-                request_id,
-                S.RECEIVED,
-                S.PREFLIGHTING,
-                actor=SYSTEM,
-                action="preflight.started",
-            )
-            spec = MigrationSpec.from_json(row.command_json)
-            dry_run = row.dry_run
+        """received → preflighting → pending | blocked (or failed if the checks crashed). A
+        request that moved on meanwhile (cancelled or expired in the queue, or picked up by
+        another replica) is left as it is."""
+        try:
+            with self._tx() as session:
+                row = store.transition(
+                    session,
+                    request_id,
+                    S.RECEIVED,
+                    S.PREFLIGHTING,
+                    actor=SYSTEM,
+                    action="preflight.started",
+                )
+                spec = MigrationSpec.from_json(row.command_json)
+                dry_run = row.dry_run
+        except store.StaleTransition as e:
+            log.info("no preflight for %s: it is %s now", request_id, e.current_state)
+            return
         self._notify(request_id)
         try:
             report = self.engine.preflight(spec, self.busy_members(excluding=request_id))
@@ -113,6 +140,16 @@ class Intake(People):
         blocked = report.blocked or dry_run
         to = S.BLOCKED if blocked else S.PENDING
         now = self.clock()
+        try:
+            self._preflight_done(request_id, report, dry_run, to, now)
+        except store.StaleTransition as e:  # e.g. declared interrupted while it ran
+            log.info("the preflight of %s finished after it became %s", request_id, e.current_state)
+            return
+        self._notify(request_id)
+
+    def _preflight_done(
+        self, request_id: str, report: PreflightReport, dry_run: bool, to: S, now: datetime
+    ) -> None:
         with self._tx() as session:
             store.transition(
                 session,
@@ -135,4 +172,3 @@ class Intake(People):
                 plan_json=report.plan.to_json() if report.plan else None,
                 expires_at=now + self.policy.ttl,
             )
-        self._notify(request_id)

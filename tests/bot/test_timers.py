@@ -6,11 +6,14 @@ table (SQLite and PostgreSQL), and nothing is lost when the bot is killed and st
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from bot_harness import (
@@ -24,13 +27,18 @@ from bot_harness import (
     in_process,
     latest_request_id,
     message_ts,
+    state,
     wait_for,
     wait_state,
 )
+from slackstub import TEAM_ID
 from sqlalchemy import create_engine, inspect, text
 
-from bot import db
+from bot import db, store
+from bot.audit import Actor
+from bot.db import utcnow
 from bot.states import RequestState as S
+from k8s.spec import MigrationSpec
 
 
 class _Payload:
@@ -138,3 +146,55 @@ def test_reminder_and_expiry_survive_sigkill_from_the_rows(sqlite_env: Env, tmp_
         proc.stop()
     actions = audit_actions(env, rid)
     assert actions.count("request.reminded") == 1 and actions.count("request.expired") == 1
+
+
+def _received(bot: Any, minutes_ago: float) -> str:
+    """A stored request waiting for its preflight, last changed `minutes_ago`."""
+    with bot.ctx.service.sessions.begin() as session:
+        row = store.create_request(
+            session,
+            actor=Actor(ALICE, "alice"),
+            command_text="migrate member-a to host-b keep ns1,ns2",
+            command_json=MigrationSpec("member-a", "host-b", keep=("ns1", "ns2")).to_json(),
+            team_id=TEAM_ID,
+            channel_id=CHANNEL,
+            requester_id=ALICE,
+            requester_name="alice",
+            expires_at=utcnow() + timedelta(hours=1),
+            member="member-a",
+            target_host="host-b",
+        )
+        row.updated_at = utcnow() - timedelta(minutes=minutes_ago)
+        return str(row.id)
+
+
+def test_preflights_queued_behind_a_long_queue_are_not_taken_for_abandoned(
+    sqlite_env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Behind a long preflight queue a request waits in `received` for minutes. The leader's
+    reconcile takes such a request for one a dead replica left behind only when this replica
+    does not have it queued: it used to run the preflight itself, in its timer thread, and
+    then the lane's own turn (or the reconcile, whichever came second) failed with an ERROR
+    (the full soak logged 271). A preflight whose request another replica already checked is
+    skipped without an error."""
+    env = sqlite_env
+    with in_process(env) as (_client, bot), caplog.at_level(logging.INFO):
+        service = bot.ctx.service
+        queued = _received(bot, minutes_ago=3)
+        work = service.queue_preflight(queued)  # in the lane's queue, not started
+        abandoned = _received(bot, minutes_ago=3)  # nobody has it queued: picked up
+        elsewhere = _received(bot, minutes_ago=0)
+        late = service.queue_preflight(elsewhere)
+        service.run_preflight(elsewhere)  # as another replica's lane would
+        wait_state(env, abandoned, S.PENDING, timeout=20)
+        time.sleep(1.5)  # more reconcile ticks
+        assert state(env, queued) is S.RECEIVED
+        work()  # its turn in the lane
+        late()
+        assert state(env, queued) is S.PENDING
+        assert state(env, elsewhere) is S.PENDING
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert f"no preflight for {elsewhere}: it is pending now" in caplog.text
+    for rid in (queued, abandoned, elsewhere):
+        assert audit_actions(env, rid).count("preflight.started") == 1
