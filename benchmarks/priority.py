@@ -253,32 +253,36 @@ def query_burst(
     return child, lambda: sent[0]
 
 
-def cpu_seconds(pid: int) -> float:
-    """The CPU time the process has used so far (user and system, its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, in clock ticks (/proc/stat)."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    total = sum(ticks[:8])  # guest time is already counted in user
+    return total - idle, total
 
 
-def wait_until_quiet(pid: int, share: float = 0.05, timeout: float = 120) -> float:
-    """Wait until the bot's process uses less than `share` of a core over a second (after the
-    pending requests are stored it still posts their messages): the idle round is then idle,
-    not a tail of the set-up. The seconds waited."""
+def wait_until_quiet(share: float = 0.10, timeout: float = 120) -> float:
+    """Wait until the machine's CPUs are less than `share` busy over two seconds in a row:
+    after the pending requests are stored the bot still posts their messages and PostgreSQL
+    vacuums what they wrote, and the idle round must be idle, not a tail of the set-up. The
+    seconds waited."""
     started = time.monotonic()
-    before = cpu_seconds(pid)
-    while time.monotonic() - started < timeout:
+    before = cpu_jiffies()
+    calm = 0
+    while time.monotonic() - started < timeout and calm < 2:
         time.sleep(1.0)
-        now = cpu_seconds(pid)
-        if now - before < share:
-            break
+        now = cpu_jiffies()
+        busy, total = now[0] - before[0], now[1] - before[1]
+        calm = calm + 1 if total and busy / total < share else 0
         before = now
     return time.monotonic() - started
 
 
-def presses(client: Client, env: Env, bot_pid: int, count: int, burst: int) -> dict[str, float]:
+def presses(client: Client, env: Env, count: int, burst: int) -> dict[str, float]:
     ids = make_pending(client, env, 2 * count)
-    waited = wait_until_quiet(bot_pid)
+    waited = wait_until_quiet()
     print(
-        f"(a) {count} presses idle (the bot quiet after {waited:.0f} s), then {count} during a "
+        f"(a) {count} presses idle (the machine quiet after {waited:.0f} s), then {count} during a "
         f"burst of {burst} `clusters`",
         flush=True,
     )
@@ -400,8 +404,7 @@ def run(presses_each: int, burst: int, preflights: int, count: int) -> dict[str,
             base = f"http://127.0.0.1:{port}"
             wait_for(lambda: _up(base), 30, "the baseline Bolt app")
             print(f"bot on {kind}", flush=True)
-            assert bot.proc is not None
-            results |= presses(client, env, bot.proc.pid, presses_each, burst)
+            results |= presses(client, env, presses_each, burst)
             results |= commands(client, env, base, preflights, count)
         finally:
             baseline.terminate()
